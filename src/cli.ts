@@ -1,0 +1,199 @@
+// `sedlab` command line: thin wrappers over the library.
+import { parseArgs } from "node:util";
+import { initBackend } from "./backend";
+import { type ConfigOverrides, makeConfig, PRESETS, type PresetName, type TrainConfig } from "./config";
+import { formatDuration, terminalProgress } from "./progress";
+import { findRecord, recordPath, runId } from "./records";
+import { TaskError } from "./tasks";
+import { TrainingError, TrainingInterrupted, train } from "./train";
+
+const HELP = `sedlab — spectral edge dynamics and linear-centroid coupling in grokking transformers
+
+Usage:
+  sedlab train [options]     train one run and write its record to data/runs/
+  sedlab help                this text
+
+train options:
+  --op NAME          built-in operation: add, sub, mul, sq_sum (default add)
+  --expr EXPR        your own operation in a and b (mathjs syntax, exact integer arithmetic mod p),
+                     e.g. --expr "a^3 + a*b"
+  --seed N           random seed (default 42)
+  --preset NAME      ${PRESETS.join(" | ")} (default paper)
+  --p N              modulus (paper: 97)
+  --frac X           train fraction in (0, 1) (paper 0.5, quick 0.8)
+  --steps N          maximum optimisation steps (paper 8000)
+  --lr X, --wd X, --batch N      optimiser settings (paper 1e-3, 1.0, 512)
+  --checkpoint-every N           eval/checkpoint spacing c (25)
+  --force            retrain even if a valid record for this config exists
+  --no-checkpoint    do not write resumable checkpoints
+  --out DIR          folder for the run record (default data/runs)
+  --quiet            no progress bar
+
+A run interrupted with Ctrl-C saves a checkpoint; the same command resumes it.
+Environment: SEDLAB_BACKEND=wasm|cpu|tfjs-node|tfjs-node-gpu forces a TensorFlow.js backend.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case "train":
+        return await trainCommand(rest);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(HELP);
+        return cmd === undefined ? 1 : 0;
+      default:
+        console.error(`sedlab: unknown command "${cmd}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof TaskError || e instanceof TrainingError || e instanceof UsageError) {
+      console.error(`sedlab: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+class UsageError extends Error {}
+
+function num(name: string, v: string | undefined, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || (integer && !Number.isInteger(x))) {
+    throw new UsageError(`--${name} expects ${integer ? "an integer" : "a number"}, got "${v}"`);
+  }
+  return x;
+}
+
+export function parseTrainArgs(args: string[]): {
+  config: TrainConfig;
+  force: boolean;
+  checkpoint: boolean;
+  out?: string;
+  quiet: boolean;
+  help: boolean;
+} {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        op: { type: "string" },
+        expr: { type: "string" },
+        seed: { type: "string" },
+        preset: { type: "string" },
+        p: { type: "string" },
+        frac: { type: "string" },
+        steps: { type: "string" },
+        lr: { type: "string" },
+        wd: { type: "string" },
+        batch: { type: "string" },
+        "checkpoint-every": { type: "string" },
+        force: { type: "boolean" },
+        "no-checkpoint": { type: "boolean" },
+        out: { type: "string" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const preset = (values.preset as string | undefined) ?? "paper";
+  if (!PRESETS.includes(preset as PresetName)) {
+    throw new UsageError(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
+  }
+  const s = (k: string) => values[k] as string | undefined;
+  const overrides: ConfigOverrides = {
+    preset: preset as PresetName,
+    op: s("op"),
+    expr: s("expr"),
+    seed: num("seed", s("seed"), true),
+    p: num("p", s("p")),
+    frac: num("frac", s("frac")),
+    maxSteps: num("steps", s("steps"), true),
+    lr: num("lr", s("lr")),
+    weightDecay: num("wd", s("wd")),
+    batch: num("batch", s("batch"), true),
+    checkpointEvery: num("checkpoint-every", s("checkpoint-every"), true),
+  };
+  if (overrides.op !== undefined && overrides.expr !== undefined)
+    throw new UsageError("give --op or --expr, not both");
+  let config: TrainConfig;
+  try {
+    config = makeConfig(overrides);
+  } catch (e) {
+    if (e instanceof TaskError) throw e;
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    config,
+    force: values.force === true,
+    checkpoint: values["no-checkpoint"] !== true,
+    out: s("out"),
+    quiet: values.quiet === true,
+    help: values.help === true,
+  };
+}
+
+async function trainCommand(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(HELP);
+    return 0;
+  }
+  const { config, force, checkpoint, out, quiet } = parseTrainArgs(args);
+  const id = runId(config);
+  const existing = force ? undefined : findRecord(config, out);
+  if (existing) {
+    console.log(`${id}: a valid record exists (${recordPath(id, out)}); use --force to retrain`);
+    summarise(existing.grokStep, existing.steps, existing.wallSeconds, existing.final.testAcc);
+    return 0;
+  }
+  const backend = await initBackend();
+  console.log(`${id}: training on ${backend.description}`);
+  const controller = new AbortController();
+  let sigints = 0;
+  const onSigint = () => {
+    sigints += 1;
+    if (sigints > 1) process.exit(130);
+    console.error("\ninterrupt: saving a checkpoint (press Ctrl-C again to quit at once)");
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  const progress = quiet ? undefined : terminalProgress();
+  try {
+    const rec = await train(config, {
+      signal: controller.signal,
+      onProgress: progress,
+      checkpointDir: checkpoint ? undefined : null,
+      recordDir: out,
+    });
+    progress?.end();
+    summarise(rec.grokStep, rec.steps, rec.wallSeconds, rec.final.testAcc);
+    console.log(`record: ${recordPath(id, out)} (backend ${rec.backend})`);
+    return 0;
+  } catch (e) {
+    progress?.end();
+    if (e instanceof TrainingInterrupted) {
+      console.error(e.message);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+  }
+}
+
+function summarise(grokStep: number | null, steps: number, wall: number, testAcc: number) {
+  const g =
+    grokStep === null ? "did not grok (test accuracy never reached 0.5)" : `grokked at step ${grokStep}`;
+  console.log(
+    `${g}; ${steps} steps, final test accuracy ${(100 * testAcc).toFixed(1)}%, ${formatDuration(wall)}`,
+  );
+}

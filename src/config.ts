@@ -1,0 +1,145 @@
+// Training configuration: one record with defaults, named presets and validation (the one place for it).
+import { makeTask, type Task } from "./tasks";
+
+export const PRESETS = ["paper", "quick", "test"] as const;
+export type PresetName = (typeof PRESETS)[number];
+
+export interface TrainConfig {
+  preset: PresetName;
+  /** Built-in operation (add, sub, mul, sq_sum) or undefined when `expr` is given. */
+  op?: string;
+  /** User operation as a mathjs expression in a and b, evaluated exactly mod p. */
+  expr?: string;
+  p: number;
+  /** Fraction of all pairs used for training. */
+  frac: number;
+  seed: number;
+  // Model sizes.
+  d: number;
+  nHeads: number;
+  dff: number;
+  layers: number;
+  /** Start every encoder layer from the same weights, as nn.TransformerEncoder's deep copy does. */
+  copyLayerInit: boolean;
+  // Optimisation.
+  batch: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  clip: number;
+  maxSteps: number;
+  /** Eval/checkpoint spacing c in steps (the SED row spacing too). */
+  checkpointEvery: number;
+  /** Stop once test accuracy ≥ 0.98 has been seen at this many evals (not necessarily consecutive). */
+  stopAfterEvals: number;
+  /** Write a resumable checkpoint every this many steps (0: never). */
+  saveEvery: number;
+}
+
+const PAPER: Omit<TrainConfig, "op" | "expr" | "seed"> = {
+  preset: "paper",
+  p: 97,
+  frac: 0.5,
+  d: 128,
+  nHeads: 4,
+  dff: 256,
+  layers: 2,
+  copyLayerInit: true,
+  batch: 512,
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.98,
+  eps: 1e-8,
+  weightDecay: 1.0,
+  clip: 1.0,
+  maxSteps: 8000,
+  checkpointEvery: 25,
+  stopAfterEvals: 20,
+  saveEvery: 500,
+};
+
+/**
+ * `quick`: the paper's model and optimiser with a larger train fraction (0.8), which groks in a few hundred
+ * steps instead of thousands; `test`: a tiny model for exercising code paths in tests, not for science.
+ */
+const PRESET_VALUES: Record<PresetName, Partial<TrainConfig>> = {
+  paper: {},
+  quick: { preset: "quick", frac: 0.8, maxSteps: 3000, saveEvery: 250 },
+  test: {
+    preset: "test",
+    p: 23,
+    frac: 0.8,
+    d: 32,
+    nHeads: 4,
+    dff: 64,
+    layers: 1,
+    batch: 128,
+    lr: 3e-3,
+    maxSteps: 150,
+    stopAfterEvals: 5,
+    saveEvery: 50,
+  },
+};
+
+export type ConfigOverrides = Partial<TrainConfig> & { preset?: PresetName };
+
+/** A full, validated config: paper defaults, then the preset, then the overrides. */
+export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
+  const preset = overrides.preset ?? "paper";
+  if (!PRESETS.includes(preset))
+    throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const cfg = { seed: 42, ...PAPER, ...PRESET_VALUES[preset], ...defined, preset } as TrainConfig;
+  if (cfg.op === undefined && cfg.expr === undefined) cfg.op = "add";
+  validateConfig(cfg);
+  return cfg;
+}
+
+export function validateConfig(c: TrainConfig): Task {
+  const posInt = [
+    "d",
+    "nHeads",
+    "dff",
+    "layers",
+    "batch",
+    "maxSteps",
+    "checkpointEvery",
+    "stopAfterEvals",
+  ] as const;
+  for (const k of posInt) {
+    if (!Number.isInteger(c[k]) || c[k] < 1)
+      throw new Error(`config.${k} must be a positive integer, got ${c[k]}`);
+  }
+  if (c.d % c.nHeads !== 0)
+    throw new Error(`config.d (${c.d}) must be divisible by config.nHeads (${c.nHeads})`);
+  if (!Number.isInteger(c.seed)) throw new Error(`config.seed must be an integer, got ${c.seed}`);
+  if (!Number.isInteger(c.saveEvery) || c.saveEvery < 0) {
+    throw new Error(`config.saveEvery must be an integer ≥ 0, got ${c.saveEvery}`);
+  }
+  for (const k of ["lr", "eps"] as const) {
+    if (!(c[k] > 0) || !Number.isFinite(c[k]))
+      throw new Error(`config.${k} must be a positive number, got ${c[k]}`);
+  }
+  for (const k of ["beta1", "beta2"] as const) {
+    if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config.${k} must be in [0, 1), got ${c[k]}`);
+  }
+  if (!(c.weightDecay >= 0)) throw new Error(`config.weightDecay must be ≥ 0, got ${c.weightDecay}`);
+  if (!(c.clip >= 0)) throw new Error(`config.clip must be ≥ 0 (0 disables clipping), got ${c.clip}`);
+  if (c.op !== undefined && c.expr !== undefined) throw new Error("give either op or expr, not both");
+  if (!(c.frac > 0 && c.frac < 1)) {
+    throw new Error(`train fraction must be strictly between 0 and 1, got ${c.frac}`);
+  }
+  return makeTask({ op: c.op, expr: c.expr, p: c.p });
+}
+
+/** Config fields that differ from the preset's defaults (names a run whose config was customised). */
+export function overridesOf(c: TrainConfig): Partial<TrainConfig> {
+  const base = makeConfig({ preset: c.preset, op: c.op, expr: c.expr, seed: c.seed });
+  const out: Partial<TrainConfig> = {};
+  for (const k of Object.keys(c) as (keyof TrainConfig)[]) {
+    if (c[k] !== base[k]) (out as Record<string, unknown>)[k] = c[k];
+  }
+  return out;
+}

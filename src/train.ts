@@ -1,0 +1,359 @@
+// The training loop, top to bottom: config → data → steps (observers watch) → evals → run record.
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "./backend";
+import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "./checkpoint";
+import { type TrainConfig, validateConfig } from "./config";
+import {
+  type BatchTensors,
+  batchTensors,
+  disposeBatch,
+  forward,
+  lossAndGrad,
+  type Params,
+  paramTensors,
+} from "./model";
+import { adamwStep, newAdamWState, type StepHooks } from "./optim";
+import { initTheta, type Layout, makeLayout } from "./params";
+import { checkpointsDir, packageVersion } from "./paths";
+import { gitCommit } from "./provenance";
+import {
+  type MetricPoint,
+  RECORD_SCHEMA,
+  RECORD_VERSION,
+  type RunRecord,
+  runId,
+  saveRecord,
+} from "./records";
+import { Rng, type RngState } from "./rng";
+import { type Dataset, makeDataset, type Pairs } from "./tasks";
+
+export interface StepContext {
+  step: number;
+  layout: Layout;
+  /** Parameters after this step's update (live: copy what you keep). */
+  theta: Float32Array;
+  loss: number;
+}
+
+export interface EvalContext extends StepContext {
+  metrics: MetricPoint;
+}
+
+/** Observers watch training (SED windows, diagnostics); they never change it except through `hooks`. */
+export interface TrainObserver {
+  /** Key of this observer's state in checkpoints and of its result in the run record. */
+  name: string;
+  /** Called once before the first step with the run's setup (also on resume, before `restore`). */
+  setup?(ctx: { config: TrainConfig; layout: Layout; dataset: Dataset }): void;
+  hooks?: StepHooks;
+  onStep?(ctx: StepContext): void;
+  onEval?(ctx: EvalContext): void;
+  /** Called once after the last step. */
+  finish?(ctx: StepContext): void;
+  state?(): { json?: unknown; arrays?: Record<string, Float32Array> };
+  restore?(s: { json?: unknown; arrays: Record<string, Float32Array> }): void;
+  result?(): unknown;
+}
+
+export interface Progress {
+  step: number;
+  maxSteps: number;
+  loss: number;
+  trainAcc: number;
+  testAcc: number;
+  grokStep: number | null;
+  elapsedSeconds: number;
+  /** Seconds to maxSteps at the current rate (an upper bound: runs stop early once they converge). */
+  etaSeconds: number;
+}
+
+export interface TrainOptions {
+  observers?: TrainObserver[];
+  onProgress?: (p: Progress) => void;
+  /** Aborting saves a checkpoint (when enabled) and rejects with TrainingInterrupted. */
+  signal?: AbortSignal;
+  /** Folder for resumable checkpoints; null disables them. Default: checkpoints/. */
+  checkpointDir?: string | null;
+  /** Folder to save the run record in; null: do not save. Default: data/runs. */
+  recordDir?: string | null;
+  /** Stop (as if interrupted, after checkpointing) once this step is reached; for tests of resumption. */
+  stopAtStep?: number;
+}
+
+export class TrainingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingError";
+  }
+}
+
+export class TrainingInterrupted extends Error {
+  constructor(
+    readonly step: number,
+    readonly checkpoint: string | null,
+  ) {
+    super(
+      checkpoint
+        ? `training interrupted at step ${step}; checkpoint saved at ${checkpoint} (rerun the same command to resume)`
+        : `training interrupted at step ${step} (checkpoints disabled: progress is lost)`,
+    );
+    this.name = "TrainingInterrupted";
+  }
+}
+
+/** Eval inputs for one split, in chunks, built once per run. */
+interface EvalSet {
+  chunks: { bt: BatchTensors; y: Int32Array }[];
+  n: number;
+}
+
+const EVAL_CHUNK = 2048;
+
+function makeEvalSet(pairs: Pairs, p: number): EvalSet {
+  const chunks: EvalSet["chunks"] = [];
+  for (let s = 0; s < pairs.a.length; s += EVAL_CHUNK) {
+    const e = Math.min(s + EVAL_CHUNK, pairs.a.length);
+    const y = pairs.y.slice(s, e);
+    chunks.push({
+      bt: batchTensors(pairs.a.slice(s, e), pairs.b.slice(s, e), y, p, { withGradInputs: false }),
+      y,
+    });
+  }
+  return { chunks, n: pairs.a.length };
+}
+
+/** Accuracy and mean cross-entropy of the model on a split (forward only, no tape). */
+function evaluate(P: Params, layout: Layout, set: EvalSet): { acc: number; loss: number } {
+  let correct = 0;
+  let lossSum = 0;
+  for (const { bt, y } of set.chunks) {
+    const [pred, nll] = tf.tidy(() => {
+      const logits = forward(P, layout, bt);
+      const nllSum = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHot)));
+      return [tf.argMax(logits, 1).dataSync(), nllSum.dataSync()[0]];
+    });
+    for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) correct++;
+    lossSum += nll;
+  }
+  return { acc: correct / set.n, loss: lossSum / set.n };
+}
+
+export function grokStepOf(metrics: MetricPoint[], threshold = 0.5): number | null {
+  return metrics.find((m) => m.testAcc >= threshold)?.step ?? null;
+}
+
+/**
+ * Train one run and return its record (also saved unless `recordDir` is null). Resumes from a checkpoint of
+ * the same config when one exists; the resumed run ends with the same record as an uninterrupted one.
+ */
+export async function train(config: TrainConfig, opts: TrainOptions = {}): Promise<RunRecord> {
+  const backend = await initBackend();
+  const task = validateConfig(config);
+  const id = runId(config);
+  const dataset = makeDataset(task, config.frac, config.seed);
+  const layout = makeLayout({
+    p: config.p,
+    d: config.d,
+    nHeads: config.nHeads,
+    dff: config.dff,
+    layers: config.layers,
+  });
+  const observers = opts.observers ?? [];
+  const ckDir = opts.checkpointDir === undefined ? checkpointsDir() : opts.checkpointDir;
+  const ckPath = ckDir ? checkpointPath(ckDir, id) : null;
+
+  // Independent streams, so e.g. changing the batch size does not change the initial weights.
+  const root = new Rng(config.seed);
+  let theta = initTheta(layout, root.fork("init"), config.copyLayerInit);
+  let batchRng = root.fork("batch");
+  let opt = newAdamWState(layout.size);
+  let metrics: MetricPoint[] = [];
+  let step = 0;
+  let priorSeconds = 0;
+  let evals98 = 0;
+
+  for (const o of observers) o.setup?.({ config, layout, dataset });
+
+  const ck = ckPath ? loadCheckpoint(ckPath) : undefined;
+  if (ck) {
+    if (JSON.stringify(ck.header.config) !== JSON.stringify(config)) {
+      throw new TrainingError(
+        `checkpoint ${ckPath} belongs to a different config; delete it to start afresh`,
+      );
+    }
+    theta = ck.arrays.theta;
+    opt = { step: ck.header.adamStep as number, m: ck.arrays.m, v: ck.arrays.v };
+    batchRng = Rng.fromState(ck.header.batchRng as RngState);
+    metrics = ck.header.metrics as MetricPoint[];
+    step = ck.header.step as number;
+    priorSeconds = ck.header.wallSeconds as number;
+    evals98 = metrics.filter((m) => m.testAcc >= 0.98).length;
+    const obsState = (ck.header.observers ?? {}) as Record<string, unknown>;
+    for (const o of observers) {
+      const prefix = `obs.${o.name}.`;
+      const arrays = Object.fromEntries(
+        Object.entries(ck.arrays)
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, v]) => [k.slice(prefix.length), v]),
+      );
+      o.restore?.({ json: obsState[o.name], arrays });
+    }
+  }
+
+  const started = performance.now();
+  const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
+  const trainSet = makeEvalSet({ a: dataset.trainA, b: dataset.trainB, y: dataset.trainY }, config.p);
+  const testSet = makeEvalSet({ a: dataset.testA, b: dataset.testB, y: dataset.testY }, config.p);
+  const grad = new Float32Array(layout.size);
+  const nTrain = dataset.trainA.length;
+  const ba = new Int32Array(config.batch);
+  const bb = new Int32Array(config.batch);
+  const by = new Int32Array(config.batch);
+  let lastLoss = Number.NaN;
+
+  const saveCk = () => {
+    if (!ckPath) return;
+    const header: Record<string, unknown> = {
+      id,
+      config,
+      step,
+      adamStep: opt.step,
+      batchRng: batchRng.state(),
+      metrics,
+      wallSeconds: elapsed(),
+      observers: {},
+    };
+    const arrays: Record<string, Float32Array> = { theta, m: opt.m, v: opt.v };
+    for (const o of observers) {
+      const s = o.state?.();
+      if (!s) continue;
+      (header.observers as Record<string, unknown>)[o.name] = s.json;
+      for (const [k, v] of Object.entries(s.arrays ?? {})) arrays[`obs.${o.name}.${k}`] = v;
+    }
+    saveCheckpoint(ckPath, { header, arrays });
+  };
+
+  const doEval = (): MetricPoint => {
+    const P = paramTensors(layout, theta);
+    try {
+      const tr = evaluate(P, layout, trainSet);
+      const te = evaluate(P, layout, testSet);
+      return { step, loss: tr.loss, trainAcc: tr.acc, testAcc: te.acc };
+    } finally {
+      tf.dispose(P);
+    }
+  };
+
+  const report = () => {
+    if (!opts.onProgress) return;
+    const last = metrics[metrics.length - 1];
+    const secs = (performance.now() - started) / 1000;
+    const done = step - (ck ? (ck.header.step as number) : 0);
+    opts.onProgress({
+      step,
+      maxSteps: config.maxSteps,
+      loss: lastLoss,
+      trainAcc: last?.trainAcc ?? 0,
+      testAcc: last?.testAcc ?? 0,
+      grokStep: grokStepOf(metrics),
+      elapsedSeconds: elapsed(),
+      etaSeconds: done > 0 ? ((config.maxSteps - step) * secs) / done : Number.NaN,
+    });
+  };
+
+  const hooks = mergeHooks(observers);
+  let stopReason: RunRecord["stopReason"] = "maxSteps";
+  try {
+    if (step === 0) {
+      metrics.push(doEval());
+      for (const o of observers) o.onEval?.({ step, layout, theta, loss: Number.NaN, metrics: metrics[0] });
+    }
+    if (evals98 >= config.stopAfterEvals) stopReason = "converged";
+    while (stopReason !== "converged" && step < config.maxSteps) {
+      for (let i = 0; i < config.batch; i++) {
+        const j = batchRng.int(nTrain);
+        ba[i] = dataset.trainA[j];
+        bb[i] = dataset.trainB[j];
+        by[i] = dataset.trainY[j];
+      }
+      const bt = batchTensors(ba, bb, by, config.p);
+      try {
+        lastLoss = lossAndGrad(layout, theta, bt, grad);
+      } finally {
+        disposeBatch(bt);
+      }
+      if (!Number.isFinite(lastLoss)) {
+        throw new TrainingError(
+          `training loss is ${lastLoss} at step ${step + 1} (lr ${config.lr}); the run diverged — lower the learning rate or check the config`,
+        );
+      }
+      adamwStep(theta, grad, opt, config, layout, hooks);
+      step += 1;
+      const ctx: StepContext = { step, layout, theta, loss: lastLoss };
+      for (const o of observers) o.onStep?.(ctx);
+      if (step % config.checkpointEvery === 0 || step === config.maxSteps) {
+        const m = doEval();
+        metrics.push(m);
+        if (m.testAcc >= 0.98) evals98 += 1;
+        for (const o of observers) o.onEval?.({ ...ctx, metrics: m });
+        if (evals98 >= config.stopAfterEvals) stopReason = "converged";
+      }
+      if (config.saveEvery > 0 && step % config.saveEvery === 0) saveCk();
+      report();
+      if (opts.signal?.aborted || step === opts.stopAtStep) {
+        saveCk();
+        throw new TrainingInterrupted(step, ckPath);
+      }
+      // Let signal handlers and notebook display messages run.
+      if (step % 5 === 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    for (const s of [trainSet, testSet]) for (const c of s.chunks) disposeBatch(c.bt);
+  }
+
+  const finalCtx: StepContext = { step, layout, theta, loss: lastLoss };
+  for (const o of observers) o.finish?.(finalCtx);
+  const record: RunRecord = {
+    schema: RECORD_SCHEMA,
+    schemaVersion: RECORD_VERSION,
+    id,
+    config,
+    task: task.name,
+    backend: backend.name,
+    sedlabVersion: packageVersion(),
+    commit: gitCommit(),
+    date: new Date().toISOString(),
+    wallSeconds: Math.round(elapsed() * 10) / 10,
+    steps: step,
+    stopReason,
+    metrics,
+    grokStep: grokStepOf(metrics),
+    firstTest98Step: grokStepOf(metrics, 0.98),
+    final: metrics[metrics.length - 1],
+  };
+  for (const o of observers) {
+    const r = o.result?.();
+    if (r !== undefined) record[o.name] = r;
+  }
+  if (opts.recordDir !== null) saveRecord(record, opts.recordDir);
+  if (ckPath) removeCheckpoint(ckPath);
+  return record;
+}
+
+function mergeHooks(observers: TrainObserver[]): StepHooks | undefined {
+  const onGrad = observers.flatMap((o) => (o.hooks?.onGrad ? [o.hooks.onGrad] : []));
+  const onUpdate = observers.flatMap((o) => (o.hooks?.onUpdate ? [o.hooks.onUpdate] : []));
+  if (onGrad.length === 0 && onUpdate.length === 0) return undefined;
+  return {
+    onGrad: onGrad.length
+      ? (c) => {
+          for (const f of onGrad) f(c);
+        }
+      : undefined,
+    onUpdate: onUpdate.length
+      ? (c) => {
+          for (const f of onUpdate) f(c);
+        }
+      : undefined,
+  };
+}
