@@ -1,0 +1,214 @@
+// The model is the paper's model: our TF.js implementation against PyTorch's nn.TransformerEncoder
+// (norm_first, GELU) on weights, logits, loss, every gradient, input-embedding gradients and AdamW+clip steps.
+// Fixture: test/fixtures/golden.json, made by test/fixtures/gen_golden.py (float64 PyTorch).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { before, describe, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend";
+import {
+  batchTensors,
+  crossEntropy,
+  disposeBatch,
+  embed,
+  forward,
+  forwardFromEmbed,
+  lossAndGrad,
+  paramTensors,
+} from "../src/model";
+import { adamwStep, newAdamWState } from "../src/optim";
+import { type Layout, makeLayout } from "../src/params";
+
+type Nested = number | Nested[];
+interface Batch {
+  a: number[];
+  b: number[];
+  y: number[];
+}
+interface Step {
+  batch: Batch;
+  loss: number;
+  gradNormBeforeClip: number;
+  params: Record<string, Nested>;
+}
+const G = JSON.parse(readFileSync(new URL("./fixtures/golden.json", import.meta.url), "utf8")) as {
+  config: {
+    p: number;
+    d: number;
+    nhead: number;
+    dff: number;
+    L: number;
+    lr: number;
+    betas: number[];
+    eps: number;
+    weight_decay: number;
+    clip: number;
+    highLr: number;
+    highLrWeightDecay: number;
+  };
+  params: Record<string, Nested>;
+  batch: Batch;
+  logits: Nested;
+  loss: number;
+  grads: Record<string, Nested>;
+  inputEmbedGrad: Nested;
+  inputEmbedGradFull: Nested;
+  steps: Step[];
+  stepsHighLr: Step[];
+};
+
+const flat = (x: Nested): number[] => (Array.isArray(x) ? x.flatMap(flat) : [x]);
+/** [rows, cols] row-major → its transpose, row-major. */
+function transpose(x: number[], rows: number, cols: number): number[] {
+  const out = new Array<number>(x.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j];
+  return out;
+}
+
+/** Our parameter name → its values taken from a PyTorch state dict (PyTorch Linear stores [out, in]). */
+function fromTorch(layout: Layout, sd: Record<string, Nested>): Float32Array {
+  const { d, dff, p, layers } = layout.sizes;
+  const theta = new Float32Array(layout.size);
+  const set = (name: string, v: number[]) => {
+    const s = layout.byName.get(name);
+    assert.ok(s, name);
+    assert.equal(v.length, s.size, name);
+    theta.set(v, s.offset);
+  };
+  set("embed.tok", flat(sd["tok_emb.weight"]));
+  set("embed.pos", flat(sd.pos_emb));
+  for (let i = 0; i < layers; i++) {
+    const t = `encoder.layers.${i}.`;
+    const inW = flat(sd[`${t}self_attn.in_proj_weight`]);
+    const inB = flat(sd[`${t}self_attn.in_proj_bias`]);
+    ["q", "k", "v"].forEach((m, j) => {
+      set(`layers.${i}.attn.w${m}`, transpose(inW.slice(j * d * d, (j + 1) * d * d), d, d));
+      set(`layers.${i}.attn.b${m}`, inB.slice(j * d, (j + 1) * d));
+    });
+    set(`layers.${i}.attn.wo`, transpose(flat(sd[`${t}self_attn.out_proj.weight`]), d, d));
+    set(`layers.${i}.attn.bo`, flat(sd[`${t}self_attn.out_proj.bias`]));
+    set(`layers.${i}.mlp.w1`, transpose(flat(sd[`${t}linear1.weight`]), dff, d));
+    set(`layers.${i}.mlp.b1`, flat(sd[`${t}linear1.bias`]));
+    set(`layers.${i}.mlp.w2`, transpose(flat(sd[`${t}linear2.weight`]), d, dff));
+    set(`layers.${i}.mlp.b2`, flat(sd[`${t}linear2.bias`]));
+    for (const n of [1, 2]) {
+      set(`layers.${i}.ln${n}.g`, flat(sd[`${t}norm${n}.weight`]));
+      set(`layers.${i}.ln${n}.b`, flat(sd[`${t}norm${n}.bias`]));
+    }
+  }
+  set("ln_f.g", flat(sd["ln_f.weight"]));
+  set("ln_f.b", flat(sd["ln_f.bias"]));
+  set("head.w", transpose(flat(sd["head.weight"]), p, d));
+  set("head.b", flat(sd["head.bias"]));
+  return theta;
+}
+
+/** Max |ours − ref| relative to the reference's scale. */
+function relErr(ours: ArrayLike<number>, ref: number[]): number {
+  assert.equal(ours.length, ref.length);
+  let num = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < ref.length; i++) {
+    num = Math.max(num, Math.abs(ours[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return num / scale;
+}
+
+const toBatch = (b: Batch, p: number) =>
+  batchTensors(Int32Array.from(b.a), Int32Array.from(b.b), Int32Array.from(b.y), p);
+
+describe("golden: our model equals PyTorch's", () => {
+  const c = G.config;
+  const layout = makeLayout({ p: c.p, d: c.d, nHeads: c.nhead, dff: c.dff, layers: c.L });
+  const theta0 = fromTorch(layout, G.params);
+  before(async () => {
+    await initBackend();
+  });
+
+  test("logits and loss", () => {
+    const bt = toBatch(G.batch, c.p);
+    const [logits, loss] = tf.tidy(() => {
+      const P = paramTensors(layout, theta0);
+      const z = forward(P, layout, bt);
+      return [z.dataSync(), crossEntropy(z, bt.yOneHot).dataSync()[0]];
+    });
+    disposeBatch(bt);
+    assert.ok(relErr(logits, flat(G.logits)) < 1e-5, `logits rel err ${relErr(logits, flat(G.logits))}`);
+    assert.ok(Math.abs(loss - G.loss) < 1e-5, `loss ${loss} vs ${G.loss}`);
+  });
+
+  test("gradient of every parameter", () => {
+    const bt = toBatch(G.batch, c.p);
+    const grad = new Float32Array(layout.size);
+    const loss = lossAndGrad(layout, theta0, bt, grad);
+    disposeBatch(bt);
+    assert.ok(Math.abs(loss - G.loss) < 1e-5);
+    const ref = fromTorch(layout, G.grads);
+    for (const s of layout.specs) {
+      const e = relErr(
+        grad.subarray(s.offset, s.offset + s.size),
+        Array.from(ref.subarray(s.offset, s.offset + s.size)),
+      );
+      assert.ok(e < 2e-4, `${s.name}: rel err ${e}`);
+    }
+  });
+
+  test("input-embedding gradients (centroids: correct-class logit and all logits)", () => {
+    const bt = toBatch(G.batch, c.p);
+    const [logitC, fullC] = tf.tidy(() => {
+      const P = paramTensors(layout, theta0);
+      const [e0, e1] = embed(P, bt);
+      const g = (pick: (z: tf.Tensor2D) => tf.Scalar) =>
+        tf.grads((x0: tf.Tensor, x1: tf.Tensor) => pick(forwardFromEmbed(P, layout, [x0, x1])))([e0, e1]);
+      const gl = g((z) => tf.sum(tf.mul(z, bt.yOneHot)));
+      const gf = g((z) => tf.sum(z));
+      // [B, 2, d] as in PyTorch.
+      return [tf.stack(gl, 1).dataSync(), tf.stack(gf, 1).dataSync()];
+    });
+    disposeBatch(bt);
+    assert.ok(
+      relErr(logitC, flat(G.inputEmbedGrad)) < 2e-4,
+      `logit centroid ${relErr(logitC, flat(G.inputEmbedGrad))}`,
+    );
+    assert.ok(
+      relErr(fullC, flat(G.inputEmbedGradFull)) < 2e-4,
+      `full centroid ${relErr(fullC, flat(G.inputEmbedGradFull))}`,
+    );
+  });
+
+  for (const [name, steps, lr, wd] of [
+    ["AdamW + clipping, 3 steps (paper settings)", G.steps, c.lr, c.weight_decay],
+    ["AdamW + clipping, 2 steps at lr 0.05, wd 0.5", G.stepsHighLr, c.highLr, c.highLrWeightDecay],
+  ] as const) {
+    test(name, () => {
+      const theta = theta0.slice();
+      const state = newAdamWState(layout.size);
+      const grad = new Float32Array(layout.size);
+      const cfg = { lr, beta1: c.betas[0], beta2: c.betas[1], eps: c.eps, weightDecay: wd, clip: c.clip };
+      for (const [k, st] of steps.entries()) {
+        const bt = toBatch(st.batch, c.p);
+        const loss = lossAndGrad(layout, theta, bt, grad);
+        disposeBatch(bt);
+        assert.ok(Math.abs(loss - st.loss) < 1e-5, `step ${k} loss ${loss} vs ${st.loss}`);
+        const norm = adamwStep(theta, grad, state, cfg);
+        assert.ok(Math.abs(norm - st.gradNormBeforeClip) < 1e-4 * st.gradNormBeforeClip, `step ${k} norm`);
+        const ref = fromTorch(layout, st.params);
+        for (const s of layout.specs) {
+          const ours = theta.subarray(s.offset, s.offset + s.size);
+          const theirs = Array.from(ref.subarray(s.offset, s.offset + s.size));
+          if (s.name.endsWith(".attn.bk")) {
+            // The key bias has an exactly zero gradient (softmax is shift-invariant), so Adam's normalised
+            // update of it amplifies float rounding noise (1e-9 in float32, 1e-18 in float64): it moves by
+            // less than one lr per step in both, which is all that can be compared.
+            const absErr = Math.max(...theirs.map((r, i) => Math.abs(ours[i] - r)));
+            assert.ok(absErr <= lr * (k + 1), `step ${k} ${s.name}: abs err ${absErr}`);
+            continue;
+          }
+          const e = relErr(ours, theirs);
+          assert.ok(e < 1e-4, `step ${k} ${s.name}: rel err ${e}`);
+        }
+      }
+    });
+  }
+});
