@@ -129,7 +129,7 @@ export function validateConfig(c: TrainConfig): Task {
   if (!(c.clip >= 0)) throw new Error(`config.clip must be ≥ 0 (0 disables clipping), got ${c.clip}`);
   if (c.op !== undefined && c.expr !== undefined) throw new Error("give either op or expr, not both");
   if (!(c.frac > 0 && c.frac < 1)) {
-    throw new Error(`train fraction must be strictly between 0 and 1, got ${c.frac}`);
+    throw new Error(`config.frac (train fraction) must be strictly between 0 and 1, got ${c.frac}`);
   }
   return makeTask({ op: c.op, expr: c.expr, p: c.p });
 }

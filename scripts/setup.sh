@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# One-time (idempotent) setup of a sedlab checkout:
+#   1. checks Node.js >= 20;
+#   2. makes sure Jupyter can execute notebooks headlessly (nbconvert + nbclient + ipykernel): uses /usr/bin/jupyter
+#      or a `jupyter` on PATH (e.g. the conda env from environment.yml); else, on Debian/Ubuntu as root, installs
+#      Debian's packages with apt-get; else prints what to install and exits 1;
+#   3. runs `npm ci` (or `npm install` without a lockfile) when node_modules is missing or older than the lockfile;
+#   4. registers the tslab (TypeScript) kernel for THIS checkout in .jupyter-env/ (gitignored; kernel.json holds
+#      absolute paths). scripts/run-notebooks.sh points JUPYTER_PATH there.
+# Safe to re-run; every step says what it did. Works without a TTY (CI).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+say() { printf 'setup: %s\n' "$*"; }
+die() {
+  printf 'setup: ERROR: %s\n' "$1" >&2
+  shift
+  for line in "$@"; do printf '         %s\n' "$line" >&2; done
+  exit 1
+}
+
+# --- 1. Node.js -----------------------------------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "Node.js is not installed (need >= 20)." \
+  "conda: conda env create -f environment.yml && conda activate sedlab" \
+  "or see https://nodejs.org/en/download (Node 20 or 22 LTS)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+((node_major >= 20)) || die "Node.js $(node --version) is too old (need >= 20)." \
+  "conda: conda env create -f environment.yml && conda activate sedlab"
+command -v npm >/dev/null 2>&1 || die "npm is missing (it ships with Node.js; on Debian: apt-get install npm)."
+say "node $(node --version), npm $(npm --version)"
+
+# --- 2. Jupyter ---------------------------------------------------------------------------------------------------
+JUPYTER_MODULES='import nbconvert, nbclient, jupyter_client, ipykernel'
+# The python that runs jupyter: /usr/bin/jupyter's first (Debian; a pyenv python3 may shadow it on PATH), then the
+# `jupyter` on PATH (conda env), then plain python3s. Same search as scripts/run-notebooks.sh.
+jupyter_python() {
+  local j py cands=()
+  [[ -n "${SEDLAB_PYTHON:-}" ]] && cands+=("$SEDLAB_PYTHON")
+  for j in /usr/bin/jupyter "$(command -v jupyter 2>/dev/null || true)"; do
+    [[ -n "$j" && -f "$j" ]] || continue
+    py="$(head -n1 "$j" | sed -n 's/^#![[:space:]]*//p')"
+    case "$py" in */env\ *) py="$(command -v "${py##* }" 2>/dev/null || true)" ;; *) py="${py%% *}" ;; esac
+    [[ -n "$py" ]] && cands+=("$py")
+  done
+  cands+=(/usr/bin/python3 python3)
+  for py in "${cands[@]}"; do
+    if "$py" -c "$JUPYTER_MODULES" >/dev/null 2>&1; then
+      printf '%s\n' "$py"
+      return 0
+    fi
+  done
+  return 1
+}
+
+APT_PACKAGES=(jupyter-nbconvert python3-nbclient jupyter-client jupyter-core python3-ipykernel)
+# apt-get with retries: another apt/dpkg (unattended-upgrades, a parallel job) may hold the lock for a while.
+apt_retry() {
+  local try
+  for try in 1 2 3 4 5 6; do
+    if DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 "$@"; then return 0; fi
+    say "apt-get $1 failed (try $try/6; dpkg/apt lock held?), retrying in 20 s"
+    sleep 20
+  done
+  return 1
+}
+
+if PY="$(jupyter_python)"; then
+  say "jupyter: found (python $PY: $("$PY" -c 'import nbconvert, nbclient; print("nbconvert", nbconvert.__version__, "nbclient", nbclient.__version__)'))"
+elif [[ -f /etc/debian_version ]] && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  say "jupyter: missing -> apt-get install ${APT_PACKAGES[*]}"
+  t0=$SECONDS
+  apt_retry update -q || die "apt-get update failed"
+  apt_retry install -y -q --no-install-recommends "${APT_PACKAGES[@]}" || die "apt-get install failed"
+  PY="$(jupyter_python)" || die "installed ${APT_PACKAGES[*]} but still cannot import them with /usr/bin/python3"
+  say "jupyter: installed with apt in $((SECONDS - t0)) s (python $PY)"
+else
+  how=(
+    "Install Jupyter (nbconvert + nbclient + ipykernel), then re-run: bash scripts/setup.sh"
+    "  conda (any OS):  conda env create -f environment.yml && conda activate sedlab"
+    "  pip:             python3 -m pip install jupyterlab nbconvert"
+  )
+  if [[ -f /etc/debian_version ]]; then
+    how+=("  Debian/Ubuntu:   sudo apt-get update && sudo apt-get install -y --no-install-recommends ${APT_PACKAGES[*]}")
+  fi
+  die "Jupyter (nbconvert + nbclient + ipykernel) was not found." "${how[@]}"
+fi
+
+# --- 3. npm dependencies ------------------------------------------------------------------------------------------
+stamp="node_modules/.package-lock.json"
+why=""
+if [[ ! -d node_modules || ! -f "$stamp" ]]; then
+  why="node_modules is missing"
+elif [[ -f package-lock.json && package-lock.json -nt "$stamp" ]]; then
+  why="package-lock.json is newer than node_modules"
+elif [[ package.json -nt "$stamp" ]]; then
+  why="package.json is newer than node_modules"
+elif [[ ! -x node_modules/.bin/tslab ]]; then
+  why="node_modules/.bin/tslab is missing"
+fi
+if [[ -n "$why" ]]; then
+  t0=$SECONDS
+  if [[ -f package-lock.json ]]; then
+    say "npm: $why -> npm ci"
+    npm ci --no-audit --no-fund
+  else
+    say "npm: $why (no package-lock.json) -> npm install"
+    npm install --no-audit --no-fund
+  fi
+  say "npm: done in $((SECONDS - t0)) s"
+else
+  say "npm: node_modules up to date (skipped npm ci)"
+fi
+[[ -x node_modules/.bin/tslab ]] || die "node_modules/.bin/tslab is missing after npm install (is tslab in package.json?)"
+
+# --- 4. tslab kernel ------------------------------------------------------------------------------------------------
+prefix="$ROOT/.jupyter-env"
+kernel_json="$prefix/share/jupyter/kernels/tslab/kernel.json"
+had_kernel=no
+[[ -f "$kernel_json" ]] && grep -qF "\"$ROOT/node_modules/.bin/tslab\"" "$kernel_json" && had_kernel=yes
+node_modules/.bin/tslab install --python "$PY" --binary "$ROOT/node_modules/.bin/tslab" --prefix "$prefix" >/dev/null
+[[ -f "$kernel_json" ]] || die "tslab install did not write $kernel_json"
+# (capture first: `cmd | grep -q` under pipefail fails when grep exits early and cmd gets SIGPIPE)
+specs="$(JUPYTER_PATH="$prefix/share/jupyter" "$PY" -m jupyter kernelspec list 2>/dev/null || true)"
+if grep -qw tslab <<<"$specs"; then
+  [[ $had_kernel == yes ]] && say "kernel: tslab kernel re-registered in .jupyter-env/" ||
+    say "kernel: registered tslab (TypeScript) + jslab kernels in .jupyter-env/"
+else
+  die "jupyter kernelspec list does not show tslab with JUPYTER_PATH=$prefix/share/jupyter"
+fi
+
+# In a conda env (environment.yml), also register the kernel in the env itself, so `jupyter lab` finds it with no
+# JUPYTER_PATH (recipe §7: `tslab install --sys-prefix`).
+if [[ -n "${CONDA_PREFIX:-}" && "$PY" == "$CONDA_PREFIX"/* ]]; then
+  node_modules/.bin/tslab install --python "$PY" --binary "$ROOT/node_modules/.bin/tslab" --sys-prefix >/dev/null &&
+    say "kernel: also registered in the conda env $CONDA_PREFIX (jupyter lab finds it directly)"
+fi
+
+say "ready. Next:"
+say "  bash scripts/run-notebooks.sh           # execute notebooks/ -> reports/*.html"
+say "  JUPYTER_PATH=\"$prefix/share/jupyter\" jupyter lab notebooks/   # interactive (needs JupyterLab)"
