@@ -4,14 +4,16 @@ import { initBackend } from "./backend";
 import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "./checkpoint";
 import { type TrainConfig, validateConfig } from "./config";
 import {
-  type BatchTensors,
-  batchTensors,
-  disposeBatch,
-  forward,
-  lossAndGrad,
-  type Params,
-  paramTensors,
-} from "./model";
+  disposeEngineBatch,
+  disposeWeights,
+  type EngineBatch,
+  type EngineWeights,
+  engineBatch,
+  engineEmbed,
+  engineForward,
+  engineLossAndGrad,
+  engineWeights,
+} from "./engine";
 import { adamwStep, newAdamWState, type StepHooks } from "./optim";
 import { initTheta, type Layout, makeLayout } from "./params";
 import { checkpointsDir, packageVersion } from "./paths";
@@ -103,7 +105,7 @@ export class TrainingInterrupted extends Error {
 
 /** Eval inputs for one split, in chunks, built once per run. */
 interface EvalSet {
-  chunks: { bt: BatchTensors; y: Int32Array }[];
+  chunks: { bt: EngineBatch; y: Int32Array }[];
   n: number;
 }
 
@@ -115,7 +117,7 @@ function makeEvalSet(pairs: Pairs, p: number): EvalSet {
     const e = Math.min(s + EVAL_CHUNK, pairs.a.length);
     const y = pairs.y.slice(s, e);
     chunks.push({
-      bt: batchTensors(pairs.a.slice(s, e), pairs.b.slice(s, e), y, p, { withGradInputs: false }),
+      bt: engineBatch(pairs.a.slice(s, e), pairs.b.slice(s, e), y, p, { withGradInputs: false }),
       y,
     });
   }
@@ -123,12 +125,12 @@ function makeEvalSet(pairs: Pairs, p: number): EvalSet {
 }
 
 /** Accuracy and mean cross-entropy of the model on a split (forward only, no tape). */
-function evaluate(P: Params, layout: Layout, set: EvalSet): { acc: number; loss: number } {
+function evaluate(w: EngineWeights, layout: Layout, set: EvalSet): { acc: number; loss: number } {
   let correct = 0;
   let lossSum = 0;
   for (const { bt, y } of set.chunks) {
     const [pred, nll] = tf.tidy(() => {
-      const logits = forward(P, layout, bt);
+      const logits = engineForward(w, layout, engineEmbed(w, bt));
       const nllSum = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHot)));
       return [tf.argMax(logits, 1).dataSync(), nllSum.dataSync()[0]];
     });
@@ -234,13 +236,13 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
   };
 
   const doEval = (): MetricPoint => {
-    const P = paramTensors(layout, theta);
+    const w = engineWeights(layout, theta);
     try {
-      const tr = evaluate(P, layout, trainSet);
-      const te = evaluate(P, layout, testSet);
+      const tr = evaluate(w, layout, trainSet);
+      const te = evaluate(w, layout, testSet);
       return { step, loss: tr.loss, trainAcc: tr.acc, testAcc: te.acc };
     } finally {
-      tf.dispose(P);
+      disposeWeights(w);
     }
   };
 
@@ -276,11 +278,11 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
         bb[i] = dataset.trainB[j];
         by[i] = dataset.trainY[j];
       }
-      const bt = batchTensors(ba, bb, by, config.p);
+      const bt = engineBatch(ba, bb, by, config.p);
       try {
-        lastLoss = lossAndGrad(layout, theta, bt, grad);
+        lastLoss = engineLossAndGrad(layout, theta, bt, grad);
       } finally {
-        disposeBatch(bt);
+        disposeEngineBatch(bt);
       }
       if (!Number.isFinite(lastLoss)) {
         throw new TrainingError(
@@ -308,7 +310,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
       if (step % 5 === 0) await new Promise((r) => setImmediate(r));
     }
   } finally {
-    for (const s of [trainSet, testSet]) for (const c of s.chunks) disposeBatch(c.bt);
+    for (const s of [trainSet, testSet]) for (const c of s.chunks) disposeEngineBatch(c.bt);
   }
 
   const finalCtx: StepContext = { step, layout, theta, loss: lastLoss };

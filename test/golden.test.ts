@@ -7,6 +7,15 @@ import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import {
+  disposeEngineBatch,
+  disposeWeights,
+  engineBatch,
+  engineEmbed,
+  engineForward,
+  engineLossAndGrad,
+  engineWeights,
+} from "../src/engine";
+import {
   batchTensors,
   crossEntropy,
   disposeBatch,
@@ -118,6 +127,26 @@ function relErr(ours: ArrayLike<number>, ref: number[]): number {
 const toBatch = (b: Batch, p: number) =>
   batchTensors(Int32Array.from(b.a), Int32Array.from(b.b), Int32Array.from(b.y), p);
 
+/** Loss-and-gradient of both implementations: the readable reference (tf autodiff) and the fast engine. */
+const IMPLEMENTATIONS = {
+  reference: (layout: Layout, theta: Float32Array, b: Batch, out: Float32Array) => {
+    const bt = toBatch(b, layout.sizes.p);
+    try {
+      return lossAndGrad(layout, theta, bt, out);
+    } finally {
+      disposeBatch(bt);
+    }
+  },
+  engine: (layout: Layout, theta: Float32Array, b: Batch, out: Float32Array) => {
+    const eb = engineBatch(Int32Array.from(b.a), Int32Array.from(b.b), Int32Array.from(b.y), layout.sizes.p);
+    try {
+      return engineLossAndGrad(layout, theta, eb, out);
+    } finally {
+      disposeEngineBatch(eb);
+    }
+  },
+};
+
 describe("golden: our model equals PyTorch's", () => {
   const c = G.config;
   const layout = makeLayout({ p: c.p, d: c.d, nHeads: c.nhead, dff: c.dff, layers: c.L });
@@ -136,22 +165,6 @@ describe("golden: our model equals PyTorch's", () => {
     disposeBatch(bt);
     assert.ok(relErr(logits, flat(G.logits)) < 1e-5, `logits rel err ${relErr(logits, flat(G.logits))}`);
     assert.ok(Math.abs(loss - G.loss) < 1e-5, `loss ${loss} vs ${G.loss}`);
-  });
-
-  test("gradient of every parameter", () => {
-    const bt = toBatch(G.batch, c.p);
-    const grad = new Float32Array(layout.size);
-    const loss = lossAndGrad(layout, theta0, bt, grad);
-    disposeBatch(bt);
-    assert.ok(Math.abs(loss - G.loss) < 1e-5);
-    const ref = fromTorch(layout, G.grads);
-    for (const s of layout.specs) {
-      const e = relErr(
-        grad.subarray(s.offset, s.offset + s.size),
-        Array.from(ref.subarray(s.offset, s.offset + s.size)),
-      );
-      assert.ok(e < 2e-4, `${s.name}: rel err ${e}`);
-    }
   });
 
   test("input-embedding gradients (centroids: correct-class logit and all logits)", () => {
@@ -177,38 +190,66 @@ describe("golden: our model equals PyTorch's", () => {
     );
   });
 
-  for (const [name, steps, lr, wd] of [
-    ["AdamW + clipping, 3 steps (paper settings)", G.steps, c.lr, c.weight_decay],
-    ["AdamW + clipping, 2 steps at lr 0.05, wd 0.5", G.stepsHighLr, c.highLr, c.highLrWeightDecay],
-  ] as const) {
-    test(name, () => {
-      const theta = theta0.slice();
-      const state = newAdamWState(layout.size);
+  test("engine logits", () => {
+    const eb = engineBatch(
+      Int32Array.from(G.batch.a),
+      Int32Array.from(G.batch.b),
+      Int32Array.from(G.batch.y),
+      c.p,
+    );
+    const w = engineWeights(layout, theta0);
+    const logits = tf.tidy(() => engineForward(w, layout, engineEmbed(w, eb)).dataSync());
+    disposeWeights(w);
+    disposeEngineBatch(eb);
+    assert.ok(relErr(logits, flat(G.logits)) < 1e-5, `logits rel err ${relErr(logits, flat(G.logits))}`);
+  });
+
+  for (const [impl, lossAndGradOf] of Object.entries(IMPLEMENTATIONS)) {
+    test(`gradient of every parameter (${impl})`, () => {
       const grad = new Float32Array(layout.size);
-      const cfg = { lr, beta1: c.betas[0], beta2: c.betas[1], eps: c.eps, weightDecay: wd, clip: c.clip };
-      for (const [k, st] of steps.entries()) {
-        const bt = toBatch(st.batch, c.p);
-        const loss = lossAndGrad(layout, theta, bt, grad);
-        disposeBatch(bt);
-        assert.ok(Math.abs(loss - st.loss) < 1e-5, `step ${k} loss ${loss} vs ${st.loss}`);
-        const norm = adamwStep(theta, grad, state, cfg);
-        assert.ok(Math.abs(norm - st.gradNormBeforeClip) < 1e-4 * st.gradNormBeforeClip, `step ${k} norm`);
-        const ref = fromTorch(layout, st.params);
-        for (const s of layout.specs) {
-          const ours = theta.subarray(s.offset, s.offset + s.size);
-          const theirs = Array.from(ref.subarray(s.offset, s.offset + s.size));
-          if (s.name.endsWith(".attn.bk")) {
-            // The key bias has an exactly zero gradient (softmax is shift-invariant), so Adam's normalised
-            // update of it amplifies float rounding noise (1e-9 in float32, 1e-18 in float64): it moves by
-            // less than one lr per step in both, which is all that can be compared.
-            const absErr = Math.max(...theirs.map((r, i) => Math.abs(ours[i] - r)));
-            assert.ok(absErr <= lr * (k + 1), `step ${k} ${s.name}: abs err ${absErr}`);
-            continue;
-          }
-          const e = relErr(ours, theirs);
-          assert.ok(e < 1e-4, `step ${k} ${s.name}: rel err ${e}`);
-        }
+      const loss = lossAndGradOf(layout, theta0, G.batch, grad);
+      assert.ok(Math.abs(loss - G.loss) < 1e-5);
+      const ref = fromTorch(layout, G.grads);
+      for (const s of layout.specs) {
+        const e = relErr(
+          grad.subarray(s.offset, s.offset + s.size),
+          Array.from(ref.subarray(s.offset, s.offset + s.size)),
+        );
+        assert.ok(e < 2e-4, `${s.name}: rel err ${e}`);
       }
     });
+
+    for (const [name, steps, lr, wd] of [
+      ["AdamW + clipping, 3 steps (paper settings)", G.steps, c.lr, c.weight_decay],
+      ["AdamW + clipping, 2 steps at lr 0.05, wd 0.5", G.stepsHighLr, c.highLr, c.highLrWeightDecay],
+    ] as const) {
+      test(`${name} (${impl})`, () => {
+        const theta = theta0.slice();
+        const state = newAdamWState(layout.size);
+        const grad = new Float32Array(layout.size);
+        const cfg = { lr, beta1: c.betas[0], beta2: c.betas[1], eps: c.eps, weightDecay: wd, clip: c.clip };
+        for (const [k, st] of steps.entries()) {
+          const loss = lossAndGradOf(layout, theta, st.batch, grad);
+          assert.ok(Math.abs(loss - st.loss) < 1e-5, `step ${k} loss ${loss} vs ${st.loss}`);
+          const norm = adamwStep(theta, grad, state, cfg);
+          assert.ok(Math.abs(norm - st.gradNormBeforeClip) < 1e-4 * st.gradNormBeforeClip, `step ${k} norm`);
+          const ref = fromTorch(layout, st.params);
+          for (const s of layout.specs) {
+            const ours = theta.subarray(s.offset, s.offset + s.size);
+            const theirs = Array.from(ref.subarray(s.offset, s.offset + s.size));
+            if (s.name.endsWith(".attn.bk")) {
+              // The key bias has an exactly zero gradient (softmax is shift-invariant), so Adam's normalised
+              // update of it amplifies float rounding noise (1e-9 in float32, 1e-18 in float64): it moves by
+              // less than one lr per step in both, which is all that can be compared.
+              const absErr = Math.max(...theirs.map((r, i) => Math.abs(ours[i] - r)));
+              assert.ok(absErr <= lr * (k + 1), `step ${k} ${s.name}: abs err ${absErr}`);
+              continue;
+            }
+            const e = relErr(ours, theirs);
+            assert.ok(e < 1e-4, `step ${k} ${s.name}: rel err ${e}`);
+          }
+        }
+      });
+    }
   }
 });

@@ -1,0 +1,477 @@
+// The fast path: the model's forward and backward passes written out by hand with plain tfjs ops, no gradient
+// tape. It computes exactly what src/model.ts computes (tests compare them), with fewer and cheaper ops:
+// - the two positions are stacked as rows [e0; e1] of one [2B, d] tensor; attention over two keys is a sigmoid
+//   of (own-key score − other-key score), and "the other position" is a row permutation (swap halves);
+// - Q, K, V share one matmul (weights concatenated, 1/√dh folded into the query weights);
+// - the last layer computes its query, attention output, MLP and LayerNorms for position 0 only;
+// - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
+// - backward to the input embedding only (centroids) skips every weight-gradient matmul.
+import * as tf from "@tensorflow/tfjs";
+import type { Layout } from "./params";
+
+const LN_EPS = 1e-5;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** Per-step weight tensors in the engine's layout, built once from theta. */
+export interface EngineWeights {
+  layers: {
+    ln1g: tf.Tensor1D;
+    ln1b: tf.Tensor1D;
+    /** [d, 3d] = [Wq/√dh | Wk | Wv]. */
+    wqkv: tf.Tensor2D;
+    bqkv: tf.Tensor1D;
+    wo: tf.Tensor2D;
+    bo: tf.Tensor1D;
+    ln2g: tf.Tensor1D;
+    ln2b: tf.Tensor1D;
+    w1: tf.Tensor2D;
+    b1: tf.Tensor1D;
+    w2: tf.Tensor2D;
+    b2: tf.Tensor1D;
+  }[];
+  lnfg: tf.Tensor1D;
+  lnfb: tf.Tensor1D;
+  wh: tf.Tensor2D;
+  bh: tf.Tensor1D;
+  tok: tf.Tensor2D;
+  pos: tf.Tensor2D;
+}
+
+function view(layout: Layout, theta: Float32Array, name: string): Float32Array {
+  const s = layout.byName.get(name);
+  if (!s) throw new Error(`unknown parameter ${name}`);
+  return theta.subarray(s.offset, s.offset + s.size);
+}
+
+/** Builds the engine's weight tensors from theta (dispose with `disposeWeights`). */
+export function engineWeights(layout: Layout, theta: Float32Array): EngineWeights {
+  const { d, nHeads, layers } = layout.sizes;
+  const qs = 1 / Math.sqrt(d / nHeads);
+  const v = (n: string) => view(layout, theta, n);
+  const t1 = (n: string) => tf.tensor1d(v(n));
+  const t2 = (n: string, shape: [number, number]) => tf.tensor2d(v(n), shape);
+  const out: EngineWeights = {
+    layers: [],
+    lnfg: t1("ln_f.g"),
+    lnfb: t1("ln_f.b"),
+    wh: t2("head.w", [d, layout.sizes.p]),
+    bh: t1("head.b"),
+    tok: t2("embed.tok", [layout.sizes.p, d]),
+    pos: t2("embed.pos", [2, d]),
+  };
+  const { dff } = layout.sizes;
+  for (let i = 0; i < layers; i++) {
+    const pre = `layers.${i}.`;
+    const wq = v(`${pre}attn.wq`);
+    const wk = v(`${pre}attn.wk`);
+    const wv = v(`${pre}attn.wv`);
+    const wqkv = new Float32Array(3 * d * d);
+    for (let r = 0; r < d; r++) {
+      for (let c = 0; c < d; c++) {
+        wqkv[r * 3 * d + c] = wq[r * d + c] * qs;
+        wqkv[r * 3 * d + d + c] = wk[r * d + c];
+        wqkv[r * 3 * d + 2 * d + c] = wv[r * d + c];
+      }
+    }
+    const bqkv = new Float32Array(3 * d);
+    const bq = v(`${pre}attn.bq`);
+    for (let c = 0; c < d; c++) bqkv[c] = bq[c] * qs;
+    bqkv.set(v(`${pre}attn.bk`), d);
+    bqkv.set(v(`${pre}attn.bv`), 2 * d);
+    out.layers.push({
+      ln1g: t1(`${pre}ln1.g`),
+      ln1b: t1(`${pre}ln1.b`),
+      wqkv: tf.tensor2d(wqkv, [d, 3 * d]),
+      bqkv: tf.tensor1d(bqkv),
+      wo: t2(`${pre}attn.wo`, [d, d]),
+      bo: t1(`${pre}attn.bo`),
+      ln2g: t1(`${pre}ln2.g`),
+      ln2b: t1(`${pre}ln2.b`),
+      w1: t2(`${pre}mlp.w1`, [d, dff]),
+      b1: t1(`${pre}mlp.b1`),
+      w2: t2(`${pre}mlp.w2`, [dff, d]),
+      b2: t1(`${pre}mlp.b2`),
+    });
+  }
+  return out;
+}
+
+export function disposeWeights(w: EngineWeights): void {
+  for (const l of w.layers) tf.dispose(Object.values(l));
+  tf.dispose([w.lnfg, w.lnfb, w.wh, w.bh, w.tok, w.pos]);
+}
+
+/**
+ * Inputs of a batch in the engine's stacked layout. The embedding is a matmul with an augmented one-hot matrix
+ * (token one-hot plus a position indicator): E = oh · [tok; pos] = tok[x] + pos, and its gradient is ohᵀ · dE.
+ * (wasm's Gather and Tile are pathologically slow, and Gather has no gradient there.)
+ */
+export interface EngineBatch {
+  B: number;
+  /** [2B, p + 2]: rows [a; b] one-hot over p tokens, then 1 in column p (position 0) or p + 1 (position 1). */
+  oh: tf.Tensor2D;
+  /** [p + 2, 2B], the transpose of `oh`; absent for forward-only batches. */
+  ohT?: tf.Tensor2D;
+  /** [B, p] one-hot labels. */
+  yOneHot: tf.Tensor2D;
+}
+
+export function engineBatch(
+  a: Int32Array,
+  b: Int32Array,
+  y: Int32Array,
+  p: number,
+  { withGradInputs = true } = {},
+): EngineBatch {
+  const B = a.length;
+  const cols = p + 2;
+  const oh = new Float32Array(2 * B * cols);
+  const ohT = withGradInputs ? new Float32Array(2 * B * cols) : undefined;
+  for (let i = 0; i < 2 * B; i++) {
+    const tok = i < B ? a[i] : b[i - B];
+    const pos = p + (i < B ? 0 : 1);
+    oh[i * cols + tok] = 1;
+    oh[i * cols + pos] = 1;
+    if (ohT) {
+      ohT[tok * 2 * B + i] = 1;
+      ohT[pos * 2 * B + i] = 1;
+    }
+  }
+  const yoh = new Float32Array(B * p);
+  for (let i = 0; i < B; i++) yoh[i * p + y[i]] = 1;
+  return {
+    B,
+    oh: tf.tensor2d(oh, [2 * B, cols]),
+    ohT: ohT ? tf.tensor2d(ohT, [cols, 2 * B]) : undefined,
+    yOneHot: tf.tensor2d(yoh, [B, p]),
+  };
+}
+
+export function disposeEngineBatch(b: EngineBatch): void {
+  tf.dispose([b.oh, b.yOneHot]);
+  if (b.ohT) b.ohT.dispose();
+}
+
+/** The embedding table [tok; pos] ([p + 2, d]) that the augmented one-hot multiplies. */
+function embedTable(w: EngineWeights): tf.Tensor2D {
+  return tf.concat([w.tok, w.pos], 0);
+}
+
+/** Input embeddings E = [tok[a] + pos0; tok[b] + pos1] as [2B, d]. */
+export function engineEmbed(w: EngineWeights, batch: EngineBatch): tf.Tensor2D {
+  return tf.tidy(() => tf.matMul(batch.oh, embedTable(w)));
+}
+
+/** Column sums of [N, k] → [k], as a matmul with a row of ones (wasm's Sum over axis 0 is slow). */
+function colSum(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
+}
+
+/** [1 × d, 0 × d, 1 × d]: zeroes the key-bias block of a [3d] QKV bias gradient. */
+function keyBiasMask(d: number): tf.Tensor1D {
+  return tf.concat([tf.ones([d]), tf.zeros([d]), tf.ones([d])]) as tf.Tensor1D;
+}
+
+/** [x0; x1] → [x1; x0]: the other position's rows. */
+function swapHalves(x: tf.Tensor2D): tf.Tensor2D {
+  const [x0, x1] = tf.split(x, 2, 0);
+  return tf.concat([x1, x0], 0) as tf.Tensor2D;
+}
+
+interface LnCache {
+  xhat: tf.Tensor2D;
+  rstd: tf.Tensor2D;
+}
+
+function lnForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, cache?: LnCache[]): tf.Tensor2D {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), LN_EPS)) as tf.Tensor2D;
+  const xhat = tf.mul(xc, rstd) as tf.Tensor2D;
+  cache?.push({ xhat, rstd });
+  return tf.add(tf.mul(xhat, g), b) as tf.Tensor2D;
+}
+
+/** LayerNorm backward: dx = rstd · (dŷ − mean(dŷ) − x̂ · mean(dŷ ⊙ x̂)), dŷ = dy ⊙ g. */
+function lnBackward(dy: tf.Tensor2D, g: tf.Tensor1D, c: LnCache, grads?: tf.Tensor[]): tf.Tensor2D {
+  if (grads) grads.push(colSum(tf.mul(dy, c.xhat) as tf.Tensor2D), colSum(dy));
+  const dxh = tf.mul(dy, g);
+  const inner = tf.sub(
+    tf.sub(dxh, tf.mean(dxh, -1, true)),
+    tf.mul(c.xhat, tf.mean(tf.mul(dxh, c.xhat), -1, true)),
+  );
+  return tf.mul(inner, c.rstd) as tf.Tensor2D;
+}
+
+/** Per-head sums of a [N, d] tensor → [N, H]. */
+function headSum(x: tf.Tensor, nHeads: number): tf.Tensor2D {
+  const [N, d] = x.shape;
+  return tf.sum(tf.reshape(x, [N, nHeads, d / nHeads]), -1) as tf.Tensor2D;
+}
+
+/** [N, H] per-head weights times a [N, d] tensor. */
+function headScale(w: tf.Tensor, x: tf.Tensor, nHeads: number): tf.Tensor2D {
+  const [N, d] = x.shape;
+  return tf.reshape(tf.mul(tf.reshape(x, [N, nHeads, d / nHeads]), tf.expandDims(w, -1)), [
+    N,
+    d,
+  ]) as tf.Tensor2D;
+}
+
+interface LayerCache {
+  ln1: LnCache;
+  h: tf.Tensor2D;
+  /** Queries, key difference (own − other), value difference, own-key weight, for the query rows. */
+  q: tf.Tensor2D;
+  dk: tf.Tensor2D;
+  dv: tf.Tensor2D;
+  pw: tf.Tensor2D;
+  o: tf.Tensor2D;
+  ln2: LnCache;
+  h2: tf.Tensor2D;
+  u: tf.Tensor2D;
+  phi: tf.Tensor2D;
+  g: tf.Tensor2D;
+}
+
+export interface ForwardCache {
+  layers: LayerCache[];
+  lnf: LnCache;
+  hf: tf.Tensor2D;
+}
+
+/**
+ * Logits [B, p] from stacked input embeddings E [2B, d]. With `cache`, keeps what the backward pass needs
+ * (call inside tf.tidy, or dispose the cache's tensors).
+ */
+export function engineForward(
+  w: EngineWeights,
+  layout: Layout,
+  E: tf.Tensor2D,
+  cache?: ForwardCache,
+): tf.Tensor2D {
+  const { d, nHeads, layers } = layout.sizes;
+  const B = E.shape[0] / 2;
+  let x = E;
+  for (let i = 0; i < layers; i++) {
+    const L = w.layers[i];
+    const last = i === layers - 1;
+    const lnc: LnCache[] = [];
+    const h = lnForward(x, L.ln1g, L.ln1b, lnc);
+    const [q, k, v] = tf.split(tf.add(tf.matMul(h, L.wqkv), L.bqkv), 3, 1) as tf.Tensor2D[];
+    let qr: tf.Tensor2D;
+    let dk: tf.Tensor2D;
+    let dv: tf.Tensor2D;
+    let vOther: tf.Tensor2D;
+    let xr: tf.Tensor2D;
+    if (last) {
+      // Only position 0's query matters to the head; keys and values of both positions do.
+      qr = tf.slice(q, [0, 0], [B, d]);
+      const [k0, k1] = tf.split(k, 2, 0) as tf.Tensor2D[];
+      const [v0, v1] = tf.split(v, 2, 0) as tf.Tensor2D[];
+      dk = tf.sub(k0, k1);
+      dv = tf.sub(v0, v1);
+      vOther = v1;
+      xr = tf.slice(x, [0, 0], [B, d]);
+    } else {
+      qr = q;
+      dk = tf.sub(k, swapHalves(k));
+      const vs = swapHalves(v);
+      dv = tf.sub(v, vs);
+      vOther = vs;
+      xr = x;
+    }
+    const pw = tf.sigmoid(headSum(tf.mul(qr, dk), nHeads)) as tf.Tensor2D;
+    const o = tf.add(vOther, headScale(pw, dv, nHeads)) as tf.Tensor2D;
+    const x1 = tf.add(xr, tf.add(tf.matMul(o, L.wo), L.bo)) as tf.Tensor2D;
+    const h2 = lnForward(x1, L.ln2g, L.ln2b, lnc);
+    const u = tf.add(tf.matMul(h2, L.w1), L.b1) as tf.Tensor2D;
+    const phi = tf.mul(tf.add(tf.erf(tf.mul(u, Math.SQRT1_2)), 1), 0.5) as tf.Tensor2D;
+    const g = tf.mul(u, phi) as tf.Tensor2D;
+    x = tf.add(x1, tf.add(tf.matMul(g, L.w2), L.b2)) as tf.Tensor2D;
+    cache?.layers.push({ ln1: lnc[0], h, q: qr, dk, dv, pw, o, ln2: lnc[1], h2, u, phi, g });
+  }
+  const lnc: LnCache[] = [];
+  const hf = lnForward(x, w.lnfg, w.lnfb, lnc);
+  if (cache) {
+    cache.lnf = lnc[0];
+    cache.hf = hf;
+  }
+  return tf.add(tf.matMul(hf, w.wh), w.bh) as tf.Tensor2D;
+}
+
+const T = (x: tf.Tensor2D) => tf.transpose(x) as tf.Tensor2D;
+
+/** Weight gradients in the engine's layout (the embedding's come from dE). */
+export type EngineGrads = Omit<EngineWeights, "tok" | "pos">;
+
+/**
+ * Backward from dLogits [B, p]. Returns dE [2B, d] and, when `paramGrads`, the gradient of every weight in the
+ * engine's layout. Call inside tf.tidy.
+ */
+export function engineBackward(
+  w: EngineWeights,
+  layout: Layout,
+  c: ForwardCache,
+  dZ: tf.Tensor2D,
+  paramGrads: boolean,
+): { dE: tf.Tensor2D; grads?: EngineGrads } {
+  const { d, nHeads, layers } = layout.sizes;
+  const B = dZ.shape[0];
+  const lg: EngineGrads["layers"] = [];
+  const head = paramGrads ? { wh: tf.matMul(T(c.hf), dZ), bh: colSum(dZ) } : undefined;
+  const lnfG: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
+  let dx = lnBackward(tf.matMul(dZ, T(w.wh)), w.lnfg, c.lnf, lnfG);
+  for (let i = layers - 1; i >= 0; i--) {
+    const L = w.layers[i];
+    const C = c.layers[i];
+    const last = i === layers - 1;
+    const ln2G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
+    const ln1G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
+    // MLP: x2 = x1 + W2·gelu(W1·LN2(x1) + b1) + b2.
+    const dG = tf.matMul(dx, T(L.w2));
+    const du = tf.mul(
+      dG,
+      tf.add(C.phi, tf.mul(C.u, tf.mul(tf.exp(tf.mul(tf.square(C.u), -0.5)), INV_SQRT_2PI))),
+    );
+    const dx1 = tf.add(dx, lnBackward(tf.matMul(du, T(L.w1)), L.ln2g, C.ln2, ln2G)) as tf.Tensor2D;
+    // Attention output: x1 = x + Wo·o + bo, o = v_other + p ⊙ (v_own − v_other).
+    const dO = tf.matMul(dx1, T(L.wo));
+    const dPw = headSum(tf.mul(dO, C.dv), nHeads);
+    const dDv = headScale(C.pw, dO, nHeads);
+    const dS = tf.mul(dPw, tf.mul(C.pw, tf.sub(1, C.pw)));
+    const dQ = headScale(dS, C.dk, nHeads);
+    const dDk = headScale(dS, C.q, nHeads);
+    let dQKV: tf.Tensor2D;
+    if (last) {
+      // Rows of q exist for position 0 only; k, v for both: own = position 0, other = position 1.
+      const zeros = tf.zeros([B, d]);
+      const dq = tf.concat([dQ, zeros], 0);
+      const dk = tf.concat([dDk, tf.neg(dDk)], 0);
+      const dv = tf.concat([dDv, tf.sub(dO, dDv)], 0);
+      dQKV = tf.concat([dq, dk, dv], 1) as tf.Tensor2D;
+    } else {
+      const dk = tf.sub(dDk, swapHalves(dDk));
+      const dVo = tf.sub(dO, dDv) as tf.Tensor2D; // gradient reaching v_other = swapHalves(v)
+      const dv = tf.add(dDv, swapHalves(dVo));
+      dQKV = tf.concat([dQ, dk, dv], 1) as tf.Tensor2D;
+    }
+    const dh = tf.matMul(dQKV, T(L.wqkv)) as tf.Tensor2D;
+    let dxIn = lnBackward(dh, L.ln1g, C.ln1, ln1G);
+    // Residual into x: in the last layer only position 0's rows carry it.
+    dxIn = last
+      ? (tf.add(dxIn, tf.concat([dx1, tf.zeros([B, d])], 0)) as tf.Tensor2D)
+      : (tf.add(dxIn, dx1) as tf.Tensor2D);
+    if (paramGrads && ln1G && ln2G) {
+      lg[i] = {
+        ln1g: ln1G[0] as tf.Tensor1D,
+        ln1b: ln1G[1] as tf.Tensor1D,
+        wqkv: tf.matMul(T(C.h), dQKV),
+        // The key bias shifts both keys equally and cancels in (own − other): its gradient is exactly zero;
+        // computing it would only add rounding noise, which Adam's normalisation then amplifies.
+        bqkv: tf.mul(colSum(dQKV), keyBiasMask(d)),
+        wo: tf.matMul(T(C.o), dx1),
+        bo: colSum(dx1),
+        ln2g: ln2G[0] as tf.Tensor1D,
+        ln2b: ln2G[1] as tf.Tensor1D,
+        w1: tf.matMul(T(C.h2), du),
+        b1: colSum(du as tf.Tensor2D),
+        w2: tf.matMul(T(C.g), dx),
+        b2: colSum(dx),
+      };
+    }
+    dx = dxIn;
+  }
+  if (!paramGrads || !head || !lnfG) return { dE: dx };
+  return {
+    dE: dx,
+    grads: {
+      layers: lg,
+      lnfg: lnfG[0] as tf.Tensor1D,
+      lnfb: lnfG[1] as tf.Tensor1D,
+      wh: head.wh as tf.Tensor2D,
+      bh: head.bh,
+    },
+  };
+}
+
+/** Writes engine-layout gradients into the flat gradient vector (undoing the QKV fusion and query scale). */
+function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Float32Array): void {
+  const { d, nHeads } = layout.sizes;
+  const qs = 1 / Math.sqrt(d / nHeads);
+  const put = (name: string, t: tf.Tensor) => {
+    const s = layout.byName.get(name);
+    if (!s) throw new Error(`unknown parameter ${name}`);
+    out.set(t.dataSync(), s.offset);
+  };
+  const at = (name: string) => {
+    const s = layout.byName.get(name);
+    if (!s) throw new Error(`unknown parameter ${name}`);
+    return out.subarray(s.offset, s.offset + s.size);
+  };
+  g.layers.forEach((L, i) => {
+    const pre = `layers.${i}.`;
+    put(`${pre}ln1.g`, L.ln1g);
+    put(`${pre}ln1.b`, L.ln1b);
+    put(`${pre}ln2.g`, L.ln2g);
+    put(`${pre}ln2.b`, L.ln2b);
+    put(`${pre}attn.wo`, L.wo);
+    put(`${pre}attn.bo`, L.bo);
+    put(`${pre}mlp.w1`, L.w1);
+    put(`${pre}mlp.b1`, L.b1);
+    put(`${pre}mlp.w2`, L.w2);
+    put(`${pre}mlp.b2`, L.b2);
+    const w = L.wqkv.dataSync();
+    const wq = at(`${pre}attn.wq`);
+    const wk = at(`${pre}attn.wk`);
+    const wv = at(`${pre}attn.wv`);
+    for (let r = 0; r < d; r++) {
+      for (let c = 0; c < d; c++) {
+        wq[r * d + c] = w[r * 3 * d + c] * qs;
+        wk[r * d + c] = w[r * 3 * d + d + c];
+        wv[r * d + c] = w[r * 3 * d + 2 * d + c];
+      }
+    }
+    const b = L.bqkv.dataSync();
+    const bq = at(`${pre}attn.bq`);
+    for (let c = 0; c < d; c++) bq[c] = b[c] * qs;
+    at(`${pre}attn.bk`).set(b.subarray(d, 2 * d));
+    at(`${pre}attn.bv`).set(b.subarray(2 * d, 3 * d));
+  });
+  put("ln_f.g", g.lnfg);
+  put("ln_f.b", g.lnfb);
+  put("head.w", g.wh);
+  put("head.b", g.bh);
+  const dt = dTable.dataSync();
+  const tok = at("embed.tok");
+  tok.set(dt.subarray(0, tok.length));
+  at("embed.pos").set(dt.subarray(tok.length, tok.length + 2 * d));
+}
+
+/** Mean cross-entropy of a batch and its gradient (written into `gradOut`, theta's layout). Returns the loss. */
+export function engineLossAndGrad(
+  layout: Layout,
+  theta: Float32Array,
+  batch: EngineBatch,
+  gradOut: Float32Array,
+): number {
+  if (!batch.ohT) throw new Error("engineLossAndGrad needs a batch built with withGradInputs");
+  const ohT = batch.ohT;
+  const w = engineWeights(layout, theta);
+  try {
+    return tf.tidy(() => {
+      const E = engineEmbed(w, batch);
+      const cache = { layers: [] } as unknown as ForwardCache;
+      const z = engineForward(w, layout, E, cache);
+      const logp = tf.logSoftmax(z);
+      const loss = tf.neg(tf.div(tf.sum(tf.mul(logp, batch.yOneHot)), batch.B));
+      const dZ = tf.div(tf.sub(tf.exp(logp), batch.yOneHot), batch.B) as tf.Tensor2D;
+      const { dE, grads } = engineBackward(w, layout, cache, dZ, true);
+      if (!grads) throw new Error("unreachable: engineBackward returned no parameter gradients");
+      scatterGrads(layout, grads, tf.matMul(ohT, dE), gradOut);
+      return loss.dataSync()[0];
+    });
+  } finally {
+    disposeWeights(w);
+  }
+}
