@@ -1,0 +1,264 @@
+// Small dense linear algebra for SED: a Jacobi eigensolver for W×W Gram matrices (W ≤ 64) and
+// float64-accumulating kernels over long (P ≈ 131k) Float32 rows. Pure functions over typed arrays.
+import type { Rng } from "./rng";
+
+/** A long vector: parameter rows are Float32, internal work vectors Float64. */
+export type Vec = Float32Array | Float64Array;
+
+export interface SymmetricEigen {
+  /** Eigenvalues, descending. */
+  values: Float64Array;
+  /** Eigenvectors as columns of a row-major n×n matrix: vector j is vectors[i*n + j], i = 0..n-1. */
+  vectors: Float64Array;
+}
+
+const MAX_SWEEPS = 100;
+
+/**
+ * Eigen-decomposition of a symmetric n×n matrix (row-major) by cyclic Jacobi rotations.
+ * Jacobi rather than QR because n is tiny (a window length) and Jacobi gives small eigenvalues
+ * of positive semi-definite Gram matrices to high relative accuracy.
+ * The input is symmetrised ((A + Aᵀ)/2, a no-op for symmetric input) and not modified.
+ * Sign convention: each eigenvector's largest-|component| entry (first such index on ties) is positive.
+ * Ties in eigenvalue keep the order in which Jacobi left them (deterministic for a given input).
+ */
+export function symmetricEigen(A: Float64Array, n: number): SymmetricEigen {
+  if (!Number.isInteger(n) || n < 0 || A.length !== n * n) {
+    throw new RangeError(`symmetricEigen: matrix of length ${A.length} is not ${n}×${n}`);
+  }
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) a[i * n + j] = 0.5 * (A[i * n + j] + A[j * n + i]);
+  }
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+
+  for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
+    if (off === 0) break;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (apq === 0) continue;
+        const app = a[p * n + p];
+        const aqq = a[q * n + q];
+        const g = 100 * Math.abs(apq);
+        // Once |a_pq| is below rounding of both diagonal entries, rotating cannot change them: zero it so
+        // that the sweep loop terminates with an exactly diagonal matrix (Numerical Recipes' criterion).
+        if (sweep > 3 && Math.abs(app) + g === Math.abs(app) && Math.abs(aqq) + g === Math.abs(aqq)) {
+          a[p * n + q] = 0;
+          a[q * n + p] = 0;
+          continue;
+        }
+        const theta = (aqq - app) / (2 * apq);
+        // Smaller root of t² + 2tθ − 1 = 0 (rotation angle ≤ π/4) for stability; 1/(2θ) avoids θ² overflow.
+        const t =
+          Math.abs(theta) > 1e150
+            ? 1 / (2 * theta)
+            : (theta < 0 ? -1 : 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        // A ← Jᵀ A J: columns p, q then rows p, q (symmetric entries get bitwise-identical updates).
+        for (let k = 0; k < n; k++) {
+          const akp = a[k * n + p];
+          const akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = a[p * n + k];
+          const aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+        a[p * n + q] = 0;
+        a[q * n + p] = 0;
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p];
+          const vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((i, j) => a[j * n + j] - a[i * n + i] || i - j);
+  const values = new Float64Array(n);
+  const vectors = new Float64Array(n * n);
+  for (let jj = 0; jj < n; jj++) {
+    const j = order[jj];
+    values[jj] = a[j * n + j];
+    let big = 0;
+    for (let i = 1; i < n; i++) if (Math.abs(v[i * n + j]) > Math.abs(v[big * n + j])) big = i;
+    const sign = v[big * n + j] < 0 ? -1 : 1;
+    for (let i = 0; i < n; i++) vectors[i * n + jj] = sign * v[i * n + j];
+  }
+  return { values, vectors };
+}
+
+/** Σ a_i b_i accumulated in float64 (four partial sums for speed; the order is fixed, so the result is
+ * deterministic and dot(a, b) === dot(b, a) bitwise). */
+export function dot(a: Vec, b: Vec): number {
+  const n = a.length;
+  if (b.length !== n) throw new RangeError(`dot: lengths differ (${n} vs ${b.length})`);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n4 = n - (n % 4);
+  for (let i = 0; i < n4; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (let i = n4; i < n; i++) s0 += a[i] * b[i];
+  return s0 + s1 + (s2 + s3);
+}
+
+export function norm(a: Vec): number {
+  return Math.sqrt(dot(a, a));
+}
+
+/** y ← y + alpha·x, in place; returns y. */
+export function axpy<T extends Vec>(alpha: number, x: Vec, y: T): T {
+  if (x.length !== y.length) throw new RangeError(`axpy: lengths differ (${x.length} vs ${y.length})`);
+  for (let i = 0; i < y.length; i++) y[i] += alpha * x[i];
+  return y;
+}
+
+/** out ← alpha·x (in place by default); returns out. */
+export function scale<T extends Vec>(x: T, alpha: number, out: Vec = x): T {
+  if (out.length !== x.length) throw new RangeError(`scale: lengths differ (${x.length} vs ${out.length})`);
+  for (let i = 0; i < x.length; i++) out[i] = alpha * x[i];
+  return out as T;
+}
+
+/** Gram matrix G_ij = rows_i · rows_j (W×W row-major, float64). */
+export function gram(rows: readonly Vec[]): Float64Array {
+  const w = rows.length;
+  const g = new Float64Array(w * w);
+  for (let i = 0; i < w; i++) {
+    for (let j = i; j < w; j++) {
+      const d = dot(rows[i], rows[j]);
+      g[i * w + j] = d;
+      g[j * w + i] = d;
+    }
+  }
+  return g;
+}
+
+/**
+ * Refresh row and column `slot` of the n×n Gram matrix G (n = slots.length) in place after slots[slot]
+ * changed — one dot product per filled slot instead of recomputing all n² entries. Empty (undefined) slots
+ * get 0. Entries equal a fresh gram() bitwise, since dot() is symmetric and deterministic.
+ */
+export function gramUpdate(G: Float64Array, slots: readonly (Vec | undefined)[], slot: number): Float64Array {
+  const n = slots.length;
+  if (G.length !== n * n) throw new RangeError(`gramUpdate: G has length ${G.length}, expected ${n * n}`);
+  const row = slots[slot];
+  for (let t = 0; t < n; t++) {
+    const other = slots[t];
+    const d = row !== undefined && other !== undefined ? dot(row, other) : 0;
+    G[slot * n + t] = d;
+    G[t * n + slot] = d;
+  }
+  return G;
+}
+
+/**
+ * Orthonormal basis (float64) of span(vectors) by modified Gram–Schmidt applied twice ("twice is enough").
+ * A vector whose residual after projection is ≤ relTol of its own norm counts as dependent and is dropped,
+ * so the result may be shorter than the input. relTol defaults to 1e-6, the float32 noise level.
+ */
+export function orthonormalize64(vectors: readonly Vec[], relTol = 1e-6): Float64Array[] {
+  const q: Float64Array[] = [];
+  for (const v of vectors) {
+    const x = new Float64Array(v);
+    const n0 = norm(x);
+    if (!(n0 > 0)) continue;
+    for (let pass = 0; pass < 2; pass++) for (const b of q) axpy(-dot(b, x), b, x);
+    const n1 = norm(x);
+    if (!(n1 > relTol * n0)) continue;
+    q.push(scale(x, 1 / n1));
+  }
+  return q;
+}
+
+/** Float32 orthonormal basis of span(vectors); see orthonormalize64 (the work is done in float64). */
+export function orthonormalize(vectors: readonly Vec[], relTol = 1e-6): Float32Array[] {
+  return orthonormalize64(vectors, relTol).map((x) => new Float32Array(x));
+}
+
+/** k orthonormal length-P vectors spanning a uniformly random k-dimensional subspace (QR of a P×k Gaussian). */
+export function randomFrame(P: number, k: number, rng: Rng): Float32Array[] {
+  if (k > P) throw new RangeError(`randomFrame: k = ${k} > P = ${P}`);
+  const g = Array.from({ length: k }, () => rng.fillNormal(new Float32Array(P)));
+  const q = orthonormalize(g);
+  if (q.length !== k) throw new Error("randomFrame: Gaussian draw was rank deficient");
+  return q;
+}
+
+/**
+ * Principal angles (radians, ascending) between span(A) and span(B); min(rank A, rank B) of them.
+ * Inputs need not be orthonormal: both are orthonormalised in float64 first.
+ * Cosines are the singular values of QaᵀQb (eigen of (QaᵀQb)ᵀ(QaᵀQb)), clamped to [0, 1]. Angles below π/4
+ * come instead from the sines — singular values of the residual Qb − Qa(QaᵀQb) — because acos(1 − δ) ≈ √(2δ)
+ * would turn 1e-16 rounding in the cosine into 1e-8 rad error (Knyazev & Argentati 2002).
+ */
+export function principalAngles(A: readonly Vec[], B: readonly Vec[]): number[] {
+  let qa = orthonormalize64(A);
+  let qb = orthonormalize64(B);
+  if (qa.length < qb.length) [qa, qb] = [qb, qa];
+  const ka = qa.length;
+  const m = qb.length;
+  if (m === 0) return [];
+  const M = new Float64Array(ka * m);
+  for (let i = 0; i < ka; i++) for (let j = 0; j < m; j++) M[i * m + j] = dot(qa[i], qb[j]);
+  const C = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let r = 0; r < ka; r++) s += M[r * m + i] * M[r * m + j];
+      C[i * m + j] = s;
+    }
+  }
+  const cos2 = symmetricEigen(C, m).values;
+  const resid = qb.map((b, j) => {
+    const r = new Float64Array(b);
+    for (let i = 0; i < ka; i++) axpy(-M[i * m + j], qa[i], r);
+    return r;
+  });
+  const sin2 = symmetricEigen(gram(resid), m).values;
+  const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
+  const angles: number[] = [];
+  for (let i = 0; i < m; i++) {
+    // i-th largest cosine pairs with the i-th smallest sine.
+    const c = Math.sqrt(clamp01(cos2[i]));
+    const s = Math.sqrt(clamp01(sin2[m - 1 - i]));
+    angles.push(c > Math.SQRT1_2 ? Math.asin(s) : Math.acos(c));
+  }
+  return angles.sort((x, y) => x - y);
+}
+
+/**
+ * keep → V Vᵀ g, remove → g − V Vᵀ g, for orthonormal V. Coefficients Vᵀg and each output entry are
+ * accumulated in float64 and rounded once. `out` may alias g; a fresh array of g's type is made otherwise.
+ */
+export function project<T extends Vec>(g: T, V: readonly Vec[], mode: "keep" | "remove", out?: T): T {
+  const n = g.length;
+  const res = out ?? ((g instanceof Float64Array ? new Float64Array(n) : new Float32Array(n)) as T);
+  if (res.length !== n) throw new RangeError(`project: out has length ${res.length}, expected ${n}`);
+  const k = V.length;
+  const coef = V.map((v) => dot(v, g)); // before any write, so out may alias g
+  const keep = mode === "keep";
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < k; j++) s += coef[j] * V[j][i];
+    res[i] = keep ? s : g[i] - s;
+  }
+  return res;
+}
