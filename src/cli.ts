@@ -4,6 +4,7 @@ import { initBackend } from "./backend";
 import { type ConfigOverrides, makeConfig, PRESETS, type PresetName, type TrainConfig } from "./config";
 import { formatDuration, terminalProgress } from "./progress";
 import { findRecord, recordPath, runId } from "./records";
+import { sweepCommand, sweepWorker } from "./sweep";
 import { TaskError } from "./tasks";
 import { TrainingError, TrainingInterrupted, train } from "./train";
 
@@ -11,6 +12,8 @@ const HELP = `sedlab — spectral edge dynamics and linear-centroid coupling in 
 
 Usage:
   sedlab train [options]     train one run and write its record to data/runs/
+  sedlab sweep <spec> [--jobs N] [--shard i/n] [--dry-run]
+                             train a grid of runs in parallel worker processes (sedlab sweep --help)
   sedlab help                this text
 
 train options:
@@ -24,6 +27,8 @@ train options:
   --steps N          maximum optimisation steps (paper 8000)
   --lr X, --wd X, --batch N      optimiser settings (paper 1e-3, 1.0, 512)
   --checkpoint-every N           eval/checkpoint spacing c (25)
+  --sed              record SED diagnostics: update- and gradient-SED of the attention weights (W 20, K 3)
+                     and their coupling R_k to the linear centroids, every 200 steps and at the end
   --force            retrain even if a valid record for this config exists
   --no-checkpoint    do not write resumable checkpoints
   --out DIR          folder for the run record (default data/runs)
@@ -38,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case "train":
         return await trainCommand(rest);
+      case "sweep":
+        return await sweepCommand(rest);
+      case "_worker": // internal: a sweep's worker process
+        return await sweepWorker();
       case undefined:
       case "help":
       case "--help":
@@ -92,6 +101,7 @@ export function parseTrainArgs(args: string[]): {
         wd: { type: "string" },
         batch: { type: "string" },
         "checkpoint-every": { type: "string" },
+        sed: { type: "boolean" },
         force: { type: "boolean" },
         "no-checkpoint": { type: "boolean" },
         out: { type: "string" },
@@ -120,6 +130,7 @@ export function parseTrainArgs(args: string[]): {
     weightDecay: num("wd", s("wd")),
     batch: num("batch", s("batch"), true),
     checkpointEvery: num("checkpoint-every", s("checkpoint-every"), true),
+    sed: values.sed === true ? true : undefined,
   };
   if (overrides.op !== undefined && overrides.expr !== undefined)
     throw new UsageError("give --op or --expr, not both");
@@ -154,7 +165,6 @@ async function trainCommand(args: string[]): Promise<number> {
     return 0;
   }
   const backend = await initBackend();
-  console.log(`${id}: training on ${backend.description}`);
   const controller = new AbortController();
   let sigints = 0;
   const onSigint = () => {
@@ -165,6 +175,8 @@ async function trainCommand(args: string[]): Promise<number> {
   };
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
+  // Announce only once Ctrl-C is handled (a signal sent on seeing this line must reach the handler).
+  console.log(`${id}: training on ${backend.description}`);
   const progress = quiet ? undefined : terminalProgress();
   try {
     const rec = await train(config, {

@@ -2,6 +2,57 @@
 import { makeTask, type Task } from "./tasks";
 
 export const PRESETS = ["paper", "quick", "test"] as const;
+
+/**
+ * SED diagnostics (spectral edge dynamics of the attention weights and their coupling to linear centroids).
+ * Paper defaults: W 20, K 3, ε_rel 0.005, 1024 probes, 20 random directions, gradient batch 512.
+ */
+export interface SedConfig {
+  /** Rolling window W, in checkpoints (rows are taken every `checkpointEvery` steps). */
+  window: number;
+  /** Top-K singular directions. */
+  k: number;
+  /** Perturbation size relative to ‖θ_attn‖. */
+  epsRel: number;
+  /** Probe pairs, drawn once from the whole domain. */
+  probes: number;
+  /** Random directions for the baseline, fresh at each measurement. */
+  randomDirs: number;
+  /** Fixed gradient batch (pairs from the whole domain, with replacement). */
+  gradBatch: number;
+  /** Steps between measurements (a multiple of checkpointEvery), once the window is full; one more at the end. */
+  measureEvery: number;
+  centroid: "logit" | "full";
+  /** trailing: rows t−W+1..t (our default, as the paper's text); leading: rows t..t+W−1 (the author's scripts). */
+  windowMode: "trailing" | "leading";
+  /** Subtract the row mean before the SVD. */
+  center: boolean;
+  /** Extra window sizes measured from the same buffer (ablation), e.g. [1, 2, 5, 10, 20, 40]. */
+  windows: number[];
+}
+
+export const SED_DEFAULTS: SedConfig = {
+  window: 20,
+  k: 3,
+  epsRel: 0.005,
+  probes: 1024,
+  randomDirs: 20,
+  gradBatch: 512,
+  measureEvery: 200,
+  centroid: "logit",
+  windowMode: "trailing",
+  center: false,
+  windows: [],
+};
+
+/** Small diagnostics for the `test` preset (code paths only). */
+const SED_TEST: Partial<SedConfig> = {
+  window: 4,
+  probes: 48,
+  randomDirs: 6,
+  gradBatch: 64,
+  measureEvery: 50,
+};
 export type PresetName = (typeof PRESETS)[number];
 
 export interface TrainConfig {
@@ -36,6 +87,8 @@ export interface TrainConfig {
   stopAfterEvals: number;
   /** Write a resumable checkpoint every this many steps (0: never). */
   saveEvery: number;
+  /** SED diagnostics; absent = off. */
+  sed?: SedConfig;
 }
 
 const PAPER: Omit<TrainConfig, "op" | "expr" | "seed"> = {
@@ -83,15 +136,27 @@ const PRESET_VALUES: Record<PresetName, Partial<TrainConfig>> = {
   },
 };
 
-export type ConfigOverrides = Partial<TrainConfig> & { preset?: PresetName };
+export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed"> & {
+  preset?: PresetName;
+  /** true: diagnostics with the preset's defaults; an object: those defaults overridden. */
+  sed?: boolean | Partial<SedConfig>;
+};
 
 /** A full, validated config: paper defaults, then the preset, then the overrides. */
 export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   const preset = overrides.preset ?? "paper";
   if (!PRESETS.includes(preset))
     throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const { sed, ...rest } = overrides;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
   const cfg = { seed: 42, ...PAPER, ...PRESET_VALUES[preset], ...defined, preset } as TrainConfig;
+  delete cfg.sed;
+  if (sed) {
+    const given = Object.fromEntries(
+      Object.entries(sed === true ? {} : sed).filter(([, v]) => v !== undefined),
+    );
+    cfg.sed = { ...SED_DEFAULTS, ...(preset === "test" ? SED_TEST : {}), ...given };
+  }
   if (cfg.op === undefined && cfg.expr === undefined) cfg.op = "add";
   validateConfig(cfg);
   return cfg;
@@ -131,7 +196,35 @@ export function validateConfig(c: TrainConfig): Task {
   if (!(c.frac > 0 && c.frac < 1)) {
     throw new Error(`config.frac (train fraction) must be strictly between 0 and 1, got ${c.frac}`);
   }
+  if (c.sed) validateSed(c.sed, c.checkpointEvery);
   return makeTask({ op: c.op, expr: c.expr, p: c.p });
+}
+
+function validateSed(s: SedConfig, checkpointEvery: number): void {
+  for (const k of ["window", "k", "probes", "randomDirs", "gradBatch", "measureEvery"] as const) {
+    if (!Number.isInteger(s[k]) || s[k] < 1)
+      throw new Error(`config.sed.${k} must be a positive integer, got ${s[k]}`);
+  }
+  if (s.measureEvery % checkpointEvery !== 0) {
+    throw new Error(
+      `config.sed.measureEvery (${s.measureEvery}) must be a multiple of checkpointEvery (${checkpointEvery})`,
+    );
+  }
+  if (!(s.epsRel > 0 && s.epsRel < 1))
+    throw new Error(`config.sed.epsRel must be in (0, 1), got ${s.epsRel}`);
+  if (s.centroid !== "logit" && s.centroid !== "full") {
+    throw new Error(`config.sed.centroid must be "logit" or "full", got ${JSON.stringify(s.centroid)}`);
+  }
+  if (s.windowMode !== "trailing" && s.windowMode !== "leading") {
+    throw new Error(
+      `config.sed.windowMode must be "trailing" or "leading", got ${JSON.stringify(s.windowMode)}`,
+    );
+  }
+  if (!Array.isArray(s.windows) || s.windows.some((w) => !Number.isInteger(w) || w < 1)) {
+    throw new Error(
+      `config.sed.windows must be a list of positive integers, got ${JSON.stringify(s.windows)}`,
+    );
+  }
 }
 
 /** Config fields that differ from the preset's defaults (names a run whose config was customised). */
@@ -139,7 +232,7 @@ export function overridesOf(c: TrainConfig): Partial<TrainConfig> {
   const base = makeConfig({ preset: c.preset, op: c.op, expr: c.expr, seed: c.seed });
   const out: Partial<TrainConfig> = {};
   for (const k of Object.keys(c) as (keyof TrainConfig)[]) {
-    if (c[k] !== base[k]) (out as Record<string, unknown>)[k] = c[k];
+    if (JSON.stringify(c[k]) !== JSON.stringify(base[k])) (out as Record<string, unknown>)[k] = c[k];
   }
   return out;
 }

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend";
 import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "./checkpoint";
 import { type TrainConfig, validateConfig } from "./config";
+import { sedObserver } from "./diagnostics";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -55,6 +56,8 @@ export interface TrainObserver {
   state?(): { json?: unknown; arrays?: Record<string, Float32Array> };
   restore?(s: { json?: unknown; arrays: Record<string, Float32Array> }): void;
   result?(): unknown;
+  /** Frees what `setup` allocated (tensors); called once when training ends, however it ends. */
+  dispose?(): void;
 }
 
 export interface Progress {
@@ -160,7 +163,8 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     dff: config.dff,
     layers: config.layers,
   });
-  const observers = opts.observers ?? [];
+  // The config decides the diagnostics, so a record always says what was measured.
+  const observers = [...(config.sed ? [sedObserver()] : []), ...(opts.observers ?? [])];
   const ckDir = opts.checkpointDir === undefined ? checkpointsDir() : opts.checkpointDir;
   const ckPath = ckDir ? checkpointPath(ckDir, id) : null;
 
@@ -309,12 +313,13 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
       // Let signal handlers and notebook display messages run.
       if (step % 5 === 0) await new Promise((r) => setImmediate(r));
     }
+    const finalCtx: StepContext = { step, layout, theta, loss: lastLoss };
+    for (const o of observers) o.finish?.(finalCtx);
   } finally {
     for (const s of [trainSet, testSet]) for (const c of s.chunks) disposeEngineBatch(c.bt);
+    for (const o of observers) o.dispose?.();
   }
 
-  const finalCtx: StepContext = { step, layout, theta, loss: lastLoss };
-  for (const o of observers) o.finish?.(finalCtx);
   const record: RunRecord = {
     schema: RECORD_SCHEMA,
     schemaVersion: RECORD_VERSION,
