@@ -232,7 +232,20 @@ export function overridesOf(c: TrainConfig): Partial<TrainConfig> {
   const base = makeConfig({ preset: c.preset, op: c.op, expr: c.expr, seed: c.seed });
   const out: Partial<TrainConfig> = {};
   for (const k of Object.keys(c) as (keyof TrainConfig)[]) {
-    if (JSON.stringify(c[k]) !== JSON.stringify(base[k])) (out as Record<string, unknown>)[k] = c[k];
+    if (canonicalJson(c[k]) !== canonicalJson(base[k])) (out as Record<string, unknown>)[k] = c[k];
   }
   return out;
+}
+
+/** JSON with object keys sorted: equal configs give equal strings whatever order their keys were set in. */
+export function canonicalJson(x: unknown): string {
+  return JSON.stringify(x, (_k, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, (v as Record<string, unknown>)[k]]),
+        )
+      : v,
+  );
 }

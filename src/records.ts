@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic";
-import { makeConfig, overridesOf, type TrainConfig } from "./config";
+import { canonicalJson, makeConfig, overridesOf, type TrainConfig } from "./config";
 import { runsDir } from "./paths";
 
 export const RECORD_SCHEMA = "sedlab.run";
@@ -61,12 +61,12 @@ export function runId(c: TrainConfig): string {
   delete extra.p;
   let id = `${task}_p${c.p}_${c.preset}_seed${c.seed}`;
   // Runs with the preset's default diagnostics are named "_sed"; other diagnostics settings go into the hash.
-  if (c.sed && JSON.stringify(c.sed) === JSON.stringify(makeConfig({ preset: c.preset, sed: true }).sed)) {
+  if (c.sed && canonicalJson(c.sed) === canonicalJson(makeConfig({ preset: c.preset, sed: true }).sed)) {
     delete extra.sed;
     id += "_sed";
   }
   if (c.expr !== undefined) id += `_${hash(c.expr)}`;
-  if (Object.keys(extra).length > 0) id += `_${hash(JSON.stringify(sortKeys(extra)))}`;
+  if (Object.keys(extra).length > 0) id += `_${hash(canonicalJson(extra))}`;
   return id;
 }
 

@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend";
 import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "./checkpoint";
-import { type TrainConfig, validateConfig } from "./config";
+import { canonicalJson, type TrainConfig, validateConfig } from "./config";
 import { sedObserver } from "./diagnostics";
 import {
   disposeEngineBatch,
@@ -182,7 +182,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
 
   const ck = ckPath ? loadCheckpoint(ckPath) : undefined;
   if (ck) {
-    if (JSON.stringify(ck.header.config) !== JSON.stringify(config)) {
+    if (canonicalJson(ck.header.config) !== canonicalJson(config)) {
       throw new TrainingError(
         `checkpoint ${ckPath} belongs to a different config; delete it to start afresh`,
       );
