@@ -74,14 +74,6 @@ function hash(s: string): string {
   return createHash("sha256").update(s).digest("hex").slice(0, 8);
 }
 
-function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.keys(o)
-      .sort()
-      .map((k) => [k, o[k]]),
-  );
-}
-
 export function recordPath(id: string, dir = runsDir()): string {
   return join(dir, `${id}.json`);
 }
