@@ -12,7 +12,7 @@ import {
   engineEmbed,
   engineForward,
   engineWeights,
-  type ForwardCache,
+  newCache,
 } from "./engine";
 import type { Layout } from "./params";
 import type { Pairs } from "./tasks";
@@ -53,7 +53,7 @@ export function centroids(
   try {
     return tf.tidy(() => {
       const E = engineEmbed(w, probes.batch);
-      const cache = { layers: [] } as unknown as ForwardCache;
+      const cache = newCache();
       engineForward(w, layout, E, cache);
       return engineBackward(w, layout, cache, probes.seed[kind], false).dE.dataSync() as Float32Array;
     });

@@ -10,6 +10,17 @@ import * as tf from "@tensorflow/tfjs";
 import type { Layout } from "./params";
 
 const LN_EPS = 1e-5;
+
+/**
+ * The FLOP-saving levers, on by default. Switching one off gives the straightforward computation (same
+ * results within float32 rounding: test/engine.test.ts); the benchmark switches them to measure each alone.
+ */
+export const levers = {
+  /** The last layer computes query, attention output, MLP and LayerNorms for position 0 only. */
+  lastLayerPos0: true,
+  /** Layer 0's LN1 and Q/K/V projection come from a table over the 2p (token, position) rows. */
+  firstLayerTable: true,
+};
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /** Per-step weight tensors in the engine's layout, built once from theta. */
@@ -114,6 +125,8 @@ export interface EngineBatch {
   ohT?: tf.Tensor2D;
   /** [B, p] one-hot labels. */
   yOneHot: tf.Tensor2D;
+  /** Row of the first-layer table for each stacked row: a[i], then p + b[i]. */
+  tableRows: Int32Array;
 }
 
 export function engineBatch(
@@ -139,8 +152,14 @@ export function engineBatch(
   }
   const yoh = new Float32Array(B * p);
   for (let i = 0; i < B; i++) yoh[i * p + y[i]] = 1;
+  const tableRows = new Int32Array(2 * B);
+  for (let i = 0; i < B; i++) {
+    tableRows[i] = a[i];
+    tableRows[B + i] = p + b[i];
+  }
   return {
     B,
+    tableRows,
     oh: tf.tensor2d(oh, [2 * B, cols]),
     ohT: ohT ? tf.tensor2d(ohT, [cols, 2 * B]) : undefined,
     yOneHot: tf.tensor2d(yoh, [B, p]),
@@ -167,9 +186,13 @@ function colSum(x: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
 }
 
-/** [1 × d, 0 × d, 1 × d]: zeroes the key-bias block of a [3d] QKV bias gradient. */
-function keyBiasMask(d: number): tf.Tensor1D {
-  return tf.concat([tf.ones([d]), tf.zeros([d]), tf.ones([d])]) as tf.Tensor1D;
+/**
+ * Gradient of the fused [bq | bk | bv] bias. The key bias shifts both keys equally and cancels in
+ * (own − other): its gradient is exactly zero, and computing it would only add rounding noise, which Adam's
+ * normalisation then amplifies.
+ */
+function qkvBiasGrad(dQKV: tf.Tensor2D, d: number): tf.Tensor1D {
+  return tf.mul(colSum(dQKV), tf.concat([tf.ones([d]), tf.zeros([d]), tf.ones([d])])) as tf.Tensor1D;
 }
 
 /** [x0; x1] → [x1; x0]: the other position's rows. */
@@ -219,8 +242,9 @@ function headScale(w: tf.Tensor, x: tf.Tensor, nHeads: number): tf.Tensor2D {
 }
 
 interface LayerCache {
-  ln1: LnCache;
-  h: tf.Tensor2D;
+  /** Absent for layer 0 when its Q/K/V rows come from the first-layer table. */
+  ln1?: LnCache;
+  h?: tf.Tensor2D;
   /** Queries, key difference (own − other), value difference, own-key weight, for the query rows. */
   q: tf.Tensor2D;
   dk: tf.Tensor2D;
@@ -235,9 +259,16 @@ interface LayerCache {
 }
 
 export interface ForwardCache {
+  /** Whether the last layer was computed for position 0 only (levers.lastLayerPos0 at forward time). */
+  pos0Only: boolean;
   layers: LayerCache[];
   lnf: LnCache;
   hf: tf.Tensor2D;
+}
+
+/** An empty cache for `engineForward` to fill. */
+export function newCache(): ForwardCache {
+  return { pos0Only: levers.lastLayerPos0, layers: [] } as unknown as ForwardCache;
 }
 
 /**
@@ -249,16 +280,22 @@ export function engineForward(
   layout: Layout,
   E: tf.Tensor2D,
   cache?: ForwardCache,
+  qkv0?: tf.Tensor2D,
 ): tf.Tensor2D {
   const { d, nHeads, layers } = layout.sizes;
   const B = E.shape[0] / 2;
+  const pos0Only = levers.lastLayerPos0;
+  if (cache) cache.pos0Only = pos0Only;
   let x = E;
   for (let i = 0; i < layers; i++) {
     const L = w.layers[i];
-    const last = i === layers - 1;
+    const last = pos0Only && i === layers - 1;
+    const ln1c: LnCache[] = [];
     const lnc: LnCache[] = [];
-    const h = lnForward(x, L.ln1g, L.ln1b, lnc);
-    const [q, k, v] = tf.split(tf.add(tf.matMul(h, L.wqkv), L.bqkv), 3, 1) as tf.Tensor2D[];
+    // Layer 0's Q/K/V rows may come precomputed from the first-layer table (see firstLayerTable).
+    const h = i === 0 && qkv0 ? undefined : lnForward(x, L.ln1g, L.ln1b, ln1c);
+    const qkv = h ? tf.add(tf.matMul(h, L.wqkv), L.bqkv) : (qkv0 as tf.Tensor2D);
+    const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
     let qr: tf.Tensor2D;
     let dk: tf.Tensor2D;
     let dv: tf.Tensor2D;
@@ -289,8 +326,10 @@ export function engineForward(
     const phi = tf.mul(tf.add(tf.erf(tf.mul(u, Math.SQRT1_2)), 1), 0.5) as tf.Tensor2D;
     const g = tf.mul(u, phi) as tf.Tensor2D;
     x = tf.add(x1, tf.add(tf.matMul(g, L.w2), L.b2)) as tf.Tensor2D;
-    cache?.layers.push({ ln1: lnc[0], h, q: qr, dk, dv, pw, o, ln2: lnc[1], h2, u, phi, g });
+    cache?.layers.push({ ln1: ln1c[0], h, q: qr, dk, dv, pw, o, ln2: lnc[0], h2, u, phi, g });
   }
+  // The head reads position 0.
+  if (!pos0Only) x = tf.slice(x, [0, 0], [B, d]);
   const lnc: LnCache[] = [];
   const hf = lnForward(x, w.lnfg, w.lnfb, lnc);
   if (cache) {
@@ -302,8 +341,13 @@ export function engineForward(
 
 const T = (x: tf.Tensor2D) => tf.transpose(x) as tf.Tensor2D;
 
-/** Weight gradients in the engine's layout (the embedding's come from dE). */
-export type EngineGrads = Omit<EngineWeights, "tok" | "pos">;
+type LayerWeights = EngineWeights["layers"][number];
+/** Weight gradients in the engine's layout (the embedding's come from dE). With the first-layer table, layer
+ * 0's ln1/QKV gradients are filled in by the caller from the table's backward pass. */
+export type EngineGrads = Omit<EngineWeights, "tok" | "pos" | "layers"> & {
+  layers: (Omit<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv"> &
+    Partial<Pick<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv">>)[];
+};
 
 /**
  * Backward from dLogits [B, p]. Returns dE [2B, d] and, when `paramGrads`, the gradient of every weight in the
@@ -315,17 +359,19 @@ export function engineBackward(
   c: ForwardCache,
   dZ: tf.Tensor2D,
   paramGrads: boolean,
-): { dE: tf.Tensor2D; grads?: EngineGrads } {
+): { dE: tf.Tensor2D; grads?: EngineGrads; dQKV0?: tf.Tensor2D } {
   const { d, nHeads, layers } = layout.sizes;
+  let dQKV0: tf.Tensor2D | undefined;
   const B = dZ.shape[0];
   const lg: EngineGrads["layers"] = [];
   const head = paramGrads ? { wh: tf.matMul(T(c.hf), dZ), bh: colSum(dZ) } : undefined;
   const lnfG: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
   let dx = lnBackward(tf.matMul(dZ, T(w.wh)), w.lnfg, c.lnf, lnfG);
+  if (!c.pos0Only) dx = tf.concat([dx, tf.zeros([B, d])], 0) as tf.Tensor2D;
   for (let i = layers - 1; i >= 0; i--) {
     const L = w.layers[i];
     const C = c.layers[i];
-    const last = i === layers - 1;
+    const last = c.pos0Only && i === layers - 1;
     const ln2G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
     const ln1G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
     // MLP: x2 = x1 + W2·gelu(W1·LN2(x1) + b1) + b2.
@@ -356,20 +402,25 @@ export function engineBackward(
       const dv = tf.add(dDv, swapHalves(dVo));
       dQKV = tf.concat([dQ, dk, dv], 1) as tf.Tensor2D;
     }
-    const dh = tf.matMul(dQKV, T(L.wqkv)) as tf.Tensor2D;
-    let dxIn = lnBackward(dh, L.ln1g, C.ln1, ln1G);
     // Residual into x: in the last layer only position 0's rows carry it.
-    dxIn = last
-      ? (tf.add(dxIn, tf.concat([dx1, tf.zeros([B, d])], 0)) as tf.Tensor2D)
-      : (tf.add(dxIn, dx1) as tf.Tensor2D);
+    const resid = last ? (tf.concat([dx1, tf.zeros([B, d])], 0) as tf.Tensor2D) : dx1;
+    let dxIn: tf.Tensor2D;
+    if (C.h && C.ln1) {
+      dxIn = tf.add(
+        lnBackward(tf.matMul(dQKV, T(L.wqkv)) as tf.Tensor2D, L.ln1g, C.ln1, ln1G),
+        resid,
+      ) as tf.Tensor2D;
+    } else {
+      // Layer 0 fed by the first-layer table: the caller backpropagates dQKV through the table.
+      dQKV0 = dQKV;
+      dxIn = resid;
+    }
     if (paramGrads && ln1G && ln2G) {
       lg[i] = {
-        ln1g: ln1G[0] as tf.Tensor1D,
-        ln1b: ln1G[1] as tf.Tensor1D,
-        wqkv: tf.matMul(T(C.h), dQKV),
-        // The key bias shifts both keys equally and cancels in (own − other): its gradient is exactly zero;
-        // computing it would only add rounding noise, which Adam's normalisation then amplifies.
-        bqkv: tf.mul(colSum(dQKV), keyBiasMask(d)),
+        ln1g: ln1G[0] as tf.Tensor1D | undefined,
+        ln1b: ln1G[1] as tf.Tensor1D | undefined,
+        wqkv: C.h ? (tf.matMul(T(C.h), dQKV) as tf.Tensor2D) : undefined,
+        bqkv: C.h ? qkvBiasGrad(dQKV, d) : undefined,
         wo: tf.matMul(T(C.o), dx1),
         bo: colSum(dx1),
         ln2g: ln2G[0] as tf.Tensor1D,
@@ -382,9 +433,10 @@ export function engineBackward(
     }
     dx = dxIn;
   }
-  if (!paramGrads || !head || !lnfG) return { dE: dx };
+  if (!paramGrads || !head || !lnfG) return { dE: dx, dQKV0 };
   return {
     dE: dx,
+    dQKV0,
     grads: {
       layers: lg,
       lnfg: lnfG[0] as tf.Tensor1D,
@@ -411,6 +463,8 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
   };
   g.layers.forEach((L, i) => {
     const pre = `layers.${i}.`;
+    if (!L.ln1g || !L.ln1b || !L.wqkv || !L.bqkv)
+      throw new Error(`layer ${i}: Q/K/V or LN1 gradient missing`);
     put(`${pre}ln1.g`, L.ln1g);
     put(`${pre}ln1.b`, L.ln1b);
     put(`${pre}ln2.g`, L.ln2g);
@@ -448,6 +502,39 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
   at("embed.pos").set(dt.subarray(tok.length, tok.length + 2 * d));
 }
 
+/**
+ * The first-layer table: layer 0's LN1 and Q/K/V projection depend only on (token, position), so compute them
+ * for the 2p possible rows [tok + pos0; tok + pos1] and pick rows per example, instead of for 2B rows.
+ * The row picking (and, backwards, the scatter-add) runs in JavaScript: wasm's Gather is slow and has no
+ * gradient, and a one-hot matmul over 2p > d rows would cost more than the projection it replaces.
+ */
+function pickRows(table: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const [, cols] = table.shape;
+  const t = table.dataSync();
+  const out = new Float32Array(rows.length * cols);
+  for (let i = 0; i < rows.length; i++) out.set(t.subarray(rows[i] * cols, (rows[i] + 1) * cols), i * cols);
+  return tf.tensor2d(out, [rows.length, cols]);
+}
+
+function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number): tf.Tensor2D {
+  const [, cols] = x.shape;
+  const g = x.dataSync();
+  const acc = new Float32Array(nRows * cols);
+  for (let i = 0; i < rows.length; i++) {
+    const src = i * cols;
+    const dst = rows[i] * cols;
+    for (let j = 0; j < cols; j++) acc[dst + j] += g[src + j];
+  }
+  return tf.tensor2d(acc, [nRows, cols]);
+}
+
+/** Mean cross-entropy of logits against the batch's labels, and its gradient with respect to the logits. */
+function crossEntropyAndGrad(z: tf.Tensor2D, batch: EngineBatch): { loss: number; dZ: tf.Tensor2D } {
+  const logp = tf.logSoftmax(z);
+  const loss = tf.neg(tf.div(tf.sum(tf.mul(logp, batch.yOneHot)), batch.B)).dataSync()[0];
+  return { loss, dZ: tf.div(tf.sub(tf.exp(logp), batch.yOneHot), batch.B) as tf.Tensor2D };
+}
+
 /** Mean cross-entropy of a batch and its gradient (written into `gradOut`, theta's layout). Returns the loss. */
 export function engineLossAndGrad(
   layout: Layout,
@@ -457,19 +544,55 @@ export function engineLossAndGrad(
 ): number {
   if (!batch.ohT) throw new Error("engineLossAndGrad needs a batch built with withGradInputs");
   const ohT = batch.ohT;
+  const { p } = layout.sizes;
   const w = engineWeights(layout, theta);
   try {
+    if (!levers.firstLayerTable) {
+      return tf.tidy(() => {
+        const cache = newCache();
+        const z = engineForward(w, layout, engineEmbed(w, batch), cache);
+        const { loss, dZ } = crossEntropyAndGrad(z, batch);
+        const { dE, grads } = engineBackward(w, layout, cache, dZ, true);
+        if (!grads) throw new Error("unreachable: engineBackward returned no parameter gradients");
+        scatterGrads(layout, grads, tf.matMul(ohT, dE), gradOut);
+        return loss;
+      });
+    }
     return tf.tidy(() => {
+      const L0 = w.layers[0];
+      // Table rows [tok + pos0; tok + pos1] → LN1 → Q/K/V, for 2p rows.
+      const [pos0, pos1] = tf.split(w.pos, 2, 0);
+      const rows = tf.concat([tf.add(w.tok, pos0), tf.add(w.tok, pos1)], 0) as tf.Tensor2D;
+      const lnT: LnCache[] = [];
+      const hT = lnForward(rows, L0.ln1g, L0.ln1b, lnT);
+      const qkvT = tf.add(tf.matMul(hT, L0.wqkv), L0.bqkv) as tf.Tensor2D;
       const E = engineEmbed(w, batch);
-      const cache = { layers: [] } as unknown as ForwardCache;
-      const z = engineForward(w, layout, E, cache);
-      const logp = tf.logSoftmax(z);
-      const loss = tf.neg(tf.div(tf.sum(tf.mul(logp, batch.yOneHot)), batch.B));
-      const dZ = tf.div(tf.sub(tf.exp(logp), batch.yOneHot), batch.B) as tf.Tensor2D;
-      const { dE, grads } = engineBackward(w, layout, cache, dZ, true);
-      if (!grads) throw new Error("unreachable: engineBackward returned no parameter gradients");
-      scatterGrads(layout, grads, tf.matMul(ohT, dE), gradOut);
-      return loss.dataSync()[0];
+      const cache = newCache();
+      const z = engineForward(w, layout, E, cache, pickRows(qkvT, batch.tableRows));
+      const { loss, dZ } = crossEntropyAndGrad(z, batch);
+      const { dE, grads, dQKV0 } = engineBackward(w, layout, cache, dZ, true);
+      if (!grads || !dQKV0) throw new Error("unreachable: engineBackward returned no parameter gradients");
+      // Back through the table: scatter-add the per-example rows, then LN1 and the projection on 2p rows.
+      const dQkvT = scatterAddRows(dQKV0, batch.tableRows, 2 * p);
+      const ln1G: tf.Tensor[] = [];
+      const dRows = lnBackward(tf.matMul(dQkvT, T(L0.wqkv)) as tf.Tensor2D, L0.ln1g, lnT[0], ln1G);
+      const g0 = grads.layers[0];
+      g0.wqkv = tf.matMul(T(hT), dQkvT) as tf.Tensor2D;
+      g0.bqkv = qkvBiasGrad(dQkvT, layout.sizes.d);
+      g0.ln1g = ln1G[0] as tf.Tensor1D;
+      g0.ln1b = ln1G[1] as tf.Tensor1D;
+      // Embedding: the residual path through the one-hot matmul, plus the table rows' gradient.
+      const [dR0, dR1] = tf.split(dRows, 2, 0) as tf.Tensor2D[];
+      const [dTok, dPos] = tf.split(tf.matMul(ohT, dE), [p, 2], 0);
+      const dTable = tf.concat(
+        [
+          tf.add(dTok, tf.add(dR0, dR1)),
+          tf.add(dPos, tf.concat([colSum(dR0), colSum(dR1)]).reshape([2, -1])),
+        ],
+        0,
+      );
+      scatterGrads(layout, grads, dTable, gradOut);
+      return loss;
     });
   } finally {
     disposeWeights(w);

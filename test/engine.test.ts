@@ -13,7 +13,8 @@ import {
   engineForward,
   engineLossAndGrad,
   engineWeights,
-  type ForwardCache,
+  levers,
+  newCache,
 } from "../src/engine";
 import {
   batchTensors,
@@ -98,6 +99,34 @@ describe("engine", () => {
     });
   }
 
+  for (const off of ["lastLayerPos0", "firstLayerTable"] as const) {
+    test(`with the ${off} lever off, the engine still equals the reference model`, () => {
+      const s = SIZES[1];
+      const { layout, theta, a, b, y } = setup(s, 13, 64);
+      const bt = batchTensors(a, b, y, s.p);
+      const eb = engineBatch(a, b, y, s.p);
+      const gRef = new Float32Array(layout.size);
+      const gEng = new Float32Array(layout.size);
+      lossAndGrad(layout, theta, bt, gRef);
+      levers[off] = false;
+      try {
+        engineLossAndGrad(layout, theta, eb, gEng);
+      } finally {
+        levers[off] = true;
+      }
+      for (const sp of layout.specs) {
+        if (sp.name.endsWith("attn.bk")) continue;
+        const e = maxRelErr(
+          gEng.subarray(sp.offset, sp.offset + sp.size),
+          gRef.subarray(sp.offset, sp.offset + sp.size),
+        );
+        assert.ok(e < 1e-4, `${sp.name}: rel err ${e}`);
+      }
+      disposeBatch(bt);
+      disposeEngineBatch(eb);
+    });
+  }
+
   test("backward to the input embedding only (centroids) equals autodiff of the reference", () => {
     const s = SIZES[1];
     const { layout, theta, a, b, y } = setup(s, 9, 40);
@@ -110,7 +139,7 @@ describe("engine", () => {
       const g = tf.grads((x0: tf.Tensor, x1: tf.Tensor) =>
         tf.sum(tf.mul(forwardFromEmbed(P, layout, [x0, x1]), bt.yOneHot)),
       )([e0, e1]);
-      const cache = { layers: [] } as unknown as ForwardCache;
+      const cache = newCache();
       engineForward(w, layout, engineEmbed(w, eb), cache);
       const { dE, grads } = engineBackward(w, layout, cache, eb.yOneHot, false);
       assert.equal(grads, undefined);
