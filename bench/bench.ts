@@ -4,7 +4,9 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
-import { makeConfig } from "../src/config";
+import { disposeProbes, makeProbes } from "../src/centroids";
+import { makeConfig, SED_DEFAULTS } from "../src/config";
+import { coupling } from "../src/coupling";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -14,15 +16,28 @@ import {
   engineForward,
   engineLossAndGrad,
   engineWeights,
+  levers,
 } from "../src/engine";
 import { batchTensors, disposeBatch, lossAndGrad } from "../src/model";
 import { adamwStep, newAdamWState } from "../src/optim";
-import { initTheta, makeLayout } from "../src/params";
+import { groupRange, initTheta, makeLayout } from "../src/params";
 import { Rng } from "../src/rng";
-import { allPairs, makeTask } from "../src/tasks";
+import { RowWindow } from "../src/sed";
+import { allPairs, makeTask, samplePairs } from "../src/tasks";
 
 /** FLOPs of one paper-preset step as naively written (forward + backward, all positions). */
 const NAIVE_STEP_GFLOP = 1.65;
+
+function withLever(name: keyof typeof levers, f: () => void): () => void {
+  return () => {
+    levers[name] = false;
+    try {
+      f();
+    } finally {
+      levers[name] = true;
+    }
+  };
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -54,7 +69,9 @@ export function matmulGflops(): number {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { json: { type: "boolean" }, steps: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { json: { type: "boolean" }, steps: { type: "string" }, measurements: { type: "string" } },
+  });
   const backend = await initBackend();
   const cfg = makeConfig({ preset: "paper" });
   const layout = makeLayout({ p: cfg.p, d: cfg.d, nHeads: cfg.nHeads, dff: cfg.dff, layers: cfg.layers });
@@ -93,8 +110,26 @@ async function main() {
 
   const gflops = matmulGflops();
   const steps = Number(values.steps ?? 40);
-  const stepMs = time(step, steps, 5);
-  const referenceMs = time(referenceStep, Math.max(5, Math.floor(steps / 4)), 2);
+  // Each lever alone: the engine with one lever switched off, measured interleaved with the full engine
+  // (rounds of a few steps each) so that load from elsewhere hits every variant alike.
+  const variants: [string, () => void][] = [
+    ["engine, all levers", step],
+    ["  without last-layer position-0", withLever("lastLayerPos0", step)],
+    ["  without first-layer table", withLever("firstLayerTable", step)],
+    ["  without either", withLever("lastLayerPos0", withLever("firstLayerTable", step))],
+    ["reference model (tfjs autodiff)", referenceStep],
+  ];
+  const samples = variants.map(() => [] as number[]);
+  for (const [, f] of variants) time(f, 1, 3);
+  const rounds = Math.max(4, Math.ceil(steps / 5));
+  for (let r = 0; r < rounds; r++) {
+    variants.forEach(([, f], i) => {
+      samples[i].push(time(f, r === 0 ? 3 : 5, 0));
+    });
+  }
+  const leverMs = samples.map(median);
+  const stepMs = leverMs[0];
+  const referenceMs = leverMs[4];
 
   // Eval: forward only over all p² pairs, in the chunks the trainer uses.
   const pairs = allPairs(task);
@@ -119,6 +154,37 @@ async function main() {
   );
   for (const c of chunks) disposeEngineBatch(c);
 
+  // Diagnostics (paper defaults): one coupling measurement = 1024 probes at θ ± εv for 3 + 3 SED directions
+  // and 20 random ones (52 centroid passes); per checkpoint one gradient row plus two window pushes and,
+  // per measurement, two top-3 SVDs of 20 rows.
+  const sed = SED_DEFAULTS;
+  const P = groupRange(layout, "attn").end - groupRange(layout, "attn").start;
+  const unit = () => {
+    const v = rng.fillNormal(new Float32Array(P));
+    const n = Math.sqrt(v.reduce((x, t) => x + t * t, 0));
+    return v.map((t) => t / n);
+  };
+  const probes = makeProbes(samplePairs(task, sed.probes, rng.fork("probes")), cfg.p);
+  const bases = { update: [unit(), unit(), unit()], gradient: [unit(), unit(), unit()] };
+  const randoms = Array.from({ length: sed.randomDirs }, unit);
+  const measurementMs = time(
+    () => coupling(layout, theta, probes, bases, randoms, { kind: "logit", epsRel: sed.epsRel }),
+    Number(values.measurements ?? 2),
+    1,
+  );
+  disposeProbes(probes);
+  const gb = engineBatch(a, b, y, cfg.p);
+  const gradRowMs = time(() => engineLossAndGrad(layout, theta, gb, grad), 10, 2);
+  disposeEngineBatch(gb);
+  const win = new RowWindow(sed.window, P);
+  const pushMs = time(() => win.push(unit()), sed.window, 0);
+  const svdMs = time(() => win.svd(sed.k), 3, 1);
+  const evalsPerMeasurement = sed.measureEvery / cfg.checkpointEvery;
+  const trainBlock = sed.measureEvery * stepMs + evalsPerMeasurement * evalMs;
+  const diagBlock = evalsPerMeasurement * (gradRowMs + 2 * pushMs) + measurementMs + 2 * svdMs;
+  const diagnosticsShare = diagBlock / (trainBlock + diagBlock);
+  const measurementTarget = 3000 * (40 / gflops);
+
   const idealMs = NAIVE_STEP_GFLOP / gflops / 1e-3;
   const lines = [
     `backend:            ${backend.description}`,
@@ -127,11 +193,33 @@ async function main() {
     `  effective rate:   ${(NAIVE_STEP_GFLOP / (stepMs / 1000)).toFixed(1)} GFLOP/s of the naive ${NAIVE_STEP_GFLOP} GFLOP step`,
     `  vs matmul bound:  ${(stepMs / idealMs).toFixed(2)} × (${NAIVE_STEP_GFLOP} GFLOP at the matmul rate = ${idealMs.toFixed(1)} ms)`,
     `  reference model:  ${referenceMs.toFixed(1)} ms (tfjs autodiff of src/model.ts) = ${(referenceMs / stepMs).toFixed(2)} × the engine`,
-    `eval ${pairs.a.length} pairs:   ${evalMs.toFixed(1)} ms = ${(evalMs / stepMs).toFixed(2)} × stepMs`,
+    `eval ${pairs.a.length} pairs:   ${evalMs.toFixed(1)} ms = ${(evalMs / stepMs).toFixed(2)} × stepMs (target ≤ 6)`,
+    `coupling measurement: ${measurementMs.toFixed(0)} ms (52 centroid passes × ${sed.probes} probes; target ≤ ${measurementTarget.toFixed(0)} ms = 3 s × 40 GFLOP/s ÷ measured rate)`,
+    `  gradient row ${gradRowMs.toFixed(1)} ms, window push ${pushMs.toFixed(1)} ms, top-${sed.k} SVD of ${sed.window} rows ${svdMs.toFixed(1)} ms`,
+    `diagnostics share:  ${(100 * diagnosticsShare).toFixed(1)}% of a paper-preset run with diagnostics (target ≤ 25%;`,
+    `                    per ${sed.measureEvery} steps: ${(trainBlock / 1000).toFixed(1)} s training + evals, ${(diagBlock / 1000).toFixed(1)} s diagnostics)`,
   ];
   console.log(lines.join("\n"));
+  console.log(
+    "\nlevers (training step, interleaved medians; gain = time without the lever ÷ with all levers):",
+  );
+  variants.forEach(([name], i) => {
+    console.log(
+      `  ${name.padEnd(34)} ${leverMs[i].toFixed(1).padStart(7)} ms  ${(leverMs[i] / stepMs).toFixed(2)}×`,
+    );
+  });
   if (values.json) {
-    console.log(JSON.stringify({ stepMs, matmulGflops: gflops, evalMs, backend: backend.name }));
+    console.log(
+      JSON.stringify({
+        stepMs,
+        matmulGflops: gflops,
+        evalMs,
+        measurementMs,
+        diagnosticsShare,
+        referenceStepMs: referenceMs,
+        backend: backend.name,
+      }),
+    );
   }
 }
 

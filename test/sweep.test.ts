@@ -1,0 +1,369 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { makeConfig } from "../src/config";
+import { loadRecord, runId } from "../src/records";
+import {
+  expandRuns,
+  expandSpec,
+  loadSpec,
+  parseShard,
+  SpecError,
+  type SweepSpec,
+  shard,
+  validateSpec,
+} from "../src/sweep";
+
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+const bin = path.join(repoRoot, "bin", "sedlab.mjs");
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-sweep-"));
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+let dirCount = 0;
+const freshDir = (label: string) => fs.mkdtempSync(path.join(tmpRoot, `${label}${dirCount++}-`));
+
+const spec = (o: Record<string, unknown> = {}): unknown => ({ ops: ["add"], seeds: [1], ...o });
+const specError = (obj: unknown, re: RegExp) =>
+  assert.throws(
+    () => validateSpec(obj),
+    (e: unknown) => e instanceof SpecError && re.test(e.message),
+  );
+
+describe("sweep spec", () => {
+  it("rejects bad specs with errors naming the field", () => {
+    specError([], /must be an object/);
+    specError(spec({ seed: [1] }), /unknown field "seed"; did you mean "seeds"\?/);
+    specError({ ops: ["add"] }, /field "seeds" is required/);
+    specError(spec({ seeds: [] }), /"seeds" must be a non-empty list of integers/);
+    specError(spec({ seeds: [1.5] }), /"seeds" must be a non-empty list of integers/);
+    specError({ seeds: [1] }, /field "ops".*and\/or "exprs"/);
+    specError(spec({ ops: "add" }), /field "ops" must be a non-empty list/);
+    specError(spec({ preset: "huge" }), /field "preset": unknown preset "huge"/);
+    specError(spec({ preset: ["quick", "nope"] }), /unknown preset "nope"/);
+    specError(
+      spec({ conditions: { wd0: { weightdecay: 0 } } }),
+      /conditions\.wd0: unknown config field "weightdecay"; did you mean "weightDecay"/,
+    );
+    specError(
+      spec({ conditions: { wd0: { weightDecay: "0" } } }),
+      /conditions\.wd0\.weightDecay must be a number, got "0"/,
+    );
+    specError(
+      spec({ conditions: { s: { seed: 3 } } }),
+      /conditions\.s\.seed is not allowed: set it with the spec's "seeds"/,
+    );
+    specError(spec({ base: { op: "mul" } }), /base\.op is not allowed: set it with the spec's "ops"/);
+    specError(spec({ base: { preset: "quick" } }), /base\.preset is not allowed/);
+    specError(spec({ conditions: {} }), /"conditions" must be a non-empty mapping/);
+    specError(spec({ out: 3 }), /field "out"/);
+    // Values are checked by makeConfig for every combination, with the combination named.
+    specError(
+      spec({ conditions: { neg: { weightDecay: -1 } } }),
+      /condition neg: config\.weightDecay must be ≥ 0/,
+    );
+    specError(spec({ ops: ["add", "div0"] }), /op div0:/);
+    specError(spec({ exprs: ["a +"] }), /expr "a \+":/);
+  });
+
+  it("conditions may set optional config fields (sed diagnostics), checked setting by setting", () => {
+    const runs = expandRuns(
+      validateSpec({
+        preset: "test",
+        ops: ["add"],
+        seeds: [1],
+        base: { sed: { k: 2 } },
+        conditions: { plain: { sed: false }, sed: { sed: true }, w8: { sed: { window: 8 } } },
+      }),
+    );
+    assert.deepEqual(
+      runs.map((r) => [r.condition, r.config.sed?.k, r.config.sed?.window]),
+      [
+        ["plain", undefined, undefined],
+        // true: on with the preset's defaults (it replaces the base's settings)
+        [
+          "sed",
+          makeConfig({ preset: "test", sed: true }).sed?.k,
+          makeConfig({ preset: "test", sed: true }).sed?.window,
+        ],
+        // objects merge with the base's: k from base, window from the condition
+        ["w8", 2, 8],
+      ],
+    );
+    assert.equal(runs[1].id, "add_p23_test_seed1_sed");
+    specError(
+      spec({ conditions: { s: { sed: { windw: 3 } } } }),
+      /conditions\.s\.sed: unknown setting "windw"; did you mean "window"/,
+    );
+    specError(
+      spec({ conditions: { s: { sed: { window: "3" } } } }),
+      /conditions\.s\.sed\.window must be a number, got "3"/,
+    );
+    specError(spec({ conditions: { s: { sed: { windows: 3 } } } }), /sed\.windows must be a list, got 3/);
+    specError(spec({ base: { sed: 1 } }), /base\.sed must be true, false or an object of sed settings/);
+    specError(
+      spec({ base: { sed: { measureEvery: 30 } } }),
+      /config\.sed\.measureEvery \(30\) must be a multiple/,
+    );
+  });
+
+  it("loads JSON and YAML specs; bad files name the file", () => {
+    const dir = freshDir("spec");
+    const yamlPath = path.join(dir, "grid.yaml");
+    fs.writeFileSync(
+      yamlPath,
+      "# a comment\npreset: test\nops: [add, sub]\nseeds: [1, 2]\nconditions:\n  wd0: {weightDecay: 0}\n  base: {}\n",
+    );
+    const y = loadSpec(yamlPath);
+    assert.equal(y.name, "grid");
+    assert.deepEqual(y.conditions, { wd0: { weightDecay: 0 }, base: {} });
+    const jsonPath = path.join(dir, "grid.json");
+    fs.writeFileSync(jsonPath, JSON.stringify({ name: "g", ...y }));
+    assert.deepEqual(expandRuns(loadSpec(jsonPath)), expandRuns(y));
+    fs.writeFileSync(path.join(dir, "bad.json"), "{ops: [add]}");
+    assert.throws(() => loadSpec(path.join(dir, "bad.json")), /bad\.json is not valid JSON/);
+    fs.writeFileSync(path.join(dir, "bad.yml"), "ops: [add\nseeds: 1");
+    assert.throws(() => loadSpec(path.join(dir, "bad.yml")), /bad\.yml is not valid YAML/);
+    fs.writeFileSync(path.join(dir, "typo.yml"), "ops: [add]\nseeds: [1]\nconditons: {}\n");
+    assert.throws(
+      () => loadSpec(path.join(dir, "typo.yml")),
+      /typo\.yml: unknown field "conditons"; did you mean "conditions"/,
+    );
+    assert.throws(() => loadSpec(path.join(dir, "missing.json")), /cannot read sweep spec/);
+    assert.equal(loadSpec(path.join(repoRoot, "experiments", "quick-demo.json")).name, "quick-demo");
+  });
+
+  it("expands presets × tasks × conditions × seeds in that order, without duplicates", () => {
+    const s: SweepSpec = {
+      preset: ["test", "quick"],
+      ops: ["add", "sub"],
+      exprs: ["a*a + b"],
+      seeds: [3, 1],
+      base: { maxSteps: 100 },
+      conditions: { wd0: { weightDecay: 0 }, lr: { lr: 1e-2 } },
+    };
+    const runs = expandRuns(s);
+    assert.equal(runs.length, 2 * 3 * 2 * 2);
+    const key = (r: (typeof runs)[number]) =>
+      `${r.config.preset}|${r.config.op ?? r.config.expr}|${r.condition}|${r.config.seed}`;
+    assert.deepEqual(runs.slice(0, 5).map(key), [
+      "test|add|wd0|3",
+      "test|add|wd0|1",
+      "test|add|lr|3",
+      "test|add|lr|1",
+      "test|sub|wd0|3",
+    ]);
+    assert.equal(key(runs[8]), "test|a*a + b|wd0|3");
+    assert.equal(key(runs[12]), "quick|add|wd0|3");
+    for (const r of runs) {
+      assert.equal(r.id, runId(r.config));
+      assert.equal(r.config.maxSteps, 100);
+    }
+    const lr = runs.find((r) => r.condition === "lr");
+    assert.deepEqual(lr?.config, makeConfig({ preset: "test", op: "add", seed: 3, maxSteps: 100, lr: 1e-2 }));
+    assert.equal(new Set(runs.map((r) => r.id)).size, runs.length);
+    assert.deepEqual(
+      expandSpec(s),
+      runs.map((r) => r.config),
+    );
+
+    // A condition equal to the base, and a repeated seed, are the same runs: kept once, first wins.
+    const dup = expandRuns({
+      preset: "test",
+      ops: ["add"],
+      seeds: [1, 2, 1],
+      conditions: { plain: {}, same: { weightDecay: 1 } },
+    });
+    assert.deepEqual(
+      dup.map((r) => `${r.condition}|${r.config.seed}`),
+      ["plain|1", "plain|2"],
+    );
+    // No conditions: one arm, labelled null; default preset paper.
+    const plain = expandRuns({ ops: ["mul"], seeds: [5] });
+    assert.deepEqual(
+      plain.map((r) => [r.id, r.condition]),
+      [["mul_p97_paper_seed5", null]],
+    );
+  });
+
+  it("shards partition the runs: disjoint, union = all, every n-th from i", () => {
+    const runs = Array.from({ length: 11 }, (_, k) => k);
+    for (const n of [1, 2, 3, 4, 11, 13]) {
+      const parts = Array.from({ length: n }, (_, i) => shard(runs, i, n));
+      assert.deepEqual(
+        parts.flat().sort((a, b) => a - b),
+        runs,
+      );
+      parts.forEach((p, i) => {
+        for (const x of p) assert.equal(x % n, i);
+      });
+    }
+    assert.deepEqual(shard(runs, 1, 4), [1, 5, 9]);
+    assert.deepEqual(parseShard("2/5"), { index: 2, count: 5 });
+    assert.deepEqual(parseShard(" 0 / 1 "), { index: 0, count: 1 });
+    for (const bad of ["5/5", "1/0", "-1/3", "1", "a/b", "1/2/3", "1.5/3", ""]) {
+      assert.throws(() => parseShard(bad), /--shard expects i\/n with 0 ≤ i < n/, bad);
+    }
+    assert.throws(() => shard(runs, 3, 3), SpecError);
+  });
+});
+
+// End to end: the CLI in its own process group, on temp folders, at the tiny test preset.
+const E2E_SPEC = {
+  name: "e2e",
+  preset: "test",
+  ops: ["add", "sub"],
+  seeds: [1, 2],
+  // Long enough (≈2 s a run) that an interruption lands mid-run; every run goes to maxSteps.
+  base: { maxSteps: 200, saveEvery: 25, stopAfterEvals: 1000 },
+};
+
+interface Env {
+  dir: string;
+  runs: string;
+  ck: string;
+  spec: string;
+}
+
+function freshEnv(): Env {
+  const dir = freshDir("e2e");
+  const spec = path.join(dir, "spec.json");
+  fs.writeFileSync(spec, JSON.stringify(E2E_SPEC));
+  return { dir, runs: path.join(dir, "data", "runs"), ck: path.join(dir, "ck"), spec };
+}
+
+interface Sweep {
+  pid: number;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
+}
+
+function startSweep(env: Env, ...args: string[]): Sweep {
+  const child = spawn(process.execPath, [bin, "sweep", env.spec, "--jobs", "2", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, SEDLAB_DATA: path.join(env.dir, "data"), SEDLAB_CHECKPOINTS: env.ck },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true, // its own process group, so a test can kill the sweep and its workers together
+  });
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  child.stderr.on("data", (d) => {
+    out += d;
+  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((res) =>
+    child.on("close", (code, signal) => res({ code, signal, out })),
+  );
+  return { pid: child.pid as number, done };
+}
+
+async function sweepOk(env: Env, ...args: string[]): Promise<string> {
+  const r = await startSweep(env, ...args).done;
+  assert.equal(r.code, 0, r.out);
+  return r.out;
+}
+
+const files = (dir: string, ext: string) =>
+  fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(ext)) : [];
+
+/** id → record without the fields that legitimately differ between two runs of the same config. */
+function records(env: Env): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (const f of files(env.runs, ".json").sort()) {
+    const { date: _d, wallSeconds: _w, ...rest } = loadRecord(path.join(env.runs, f));
+    m.set(f, rest);
+  }
+  return m;
+}
+
+/** Resolves once a record and a checkpoint both exist: some runs done, some in flight. */
+async function midway(env: Env, sweep: Sweep): Promise<void> {
+  let exited = false;
+  void sweep.done.then(() => {
+    exited = true;
+  });
+  while (files(env.runs, ".json").length === 0 || files(env.ck, ".ckpt").length === 0) {
+    if (exited) assert.fail(`sweep ended before it could be interrupted:\n${(await sweep.done).out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("sweep end to end", () => {
+  let reference: Map<string, unknown> | undefined;
+  const ids = expandRuns(validateSpec(E2E_SPEC)).map((r) => `${r.id}.json`);
+
+  it("a 2-job sweep of 4 runs trains them all; a rerun does nothing", async () => {
+    const env = freshEnv();
+    const out = await sweepOk(env);
+    assert.match(out, /4 of 4 runs done \(4 trained, 0 skipped\)/);
+    reference = records(env);
+    assert.deepEqual([...reference.keys()], [...ids].sort());
+    assert.deepEqual(files(env.ck, ".ckpt"), [], "finished runs leave no checkpoints");
+
+    const mtimes = files(env.runs, ".json").map((f) => fs.statSync(path.join(env.runs, f)).mtimeMs);
+    const t0 = performance.now();
+    const again = await sweepOk(env);
+    assert.match(again, /4 of 4 runs done \(0 trained, 4 skipped\)/);
+    assert.ok(performance.now() - t0 < 20_000, "a rerun only checks the records");
+    assert.deepEqual(
+      files(env.runs, ".json").map((f) => fs.statSync(path.join(env.runs, f)).mtimeMs),
+      mtimes,
+      "no record rewritten",
+    );
+    assert.deepEqual(files(env.runs, ""), files(env.runs, ".json"), "no stray files next to the records");
+
+    // Shards of the same spec split the work: shard 1/2 has runs 1 and 3, both done.
+    const sh = await sweepOk(env, "--shard", "1/2", "--dry-run");
+    assert.match(sh, /shard 1\/2: 2 of 4 runs/);
+    assert.deepEqual(
+      [...sh.matchAll(/^ {2}done +(\S+)$/gm)].map((m) => `${m[1]}.json`),
+      [ids[1], ids[3]],
+      sh,
+    );
+  });
+
+  for (const how of ["SIGINT", "SIGKILL"] as const) {
+    it(`a sweep killed with ${how} midway resumes on rerun to the same records`, async () => {
+      assert.ok(reference, "needs the uninterrupted sweep's records");
+      const env = freshEnv();
+      const sweep = startSweep(env);
+      await midway(env, sweep);
+      // SIGINT goes to the sweep alone (it must stop its workers); SIGKILL to the whole process group.
+      if (how === "SIGINT") process.kill(sweep.pid, "SIGINT");
+      else process.kill(-sweep.pid, "SIGKILL");
+      const r = await sweep.done;
+      if (how === "SIGINT") {
+        assert.equal(r.code, 130, r.out);
+        assert.match(r.out, /interrupted: [0-3] of 4 runs done; rerun the same command to resume/);
+      } else {
+        assert.equal(r.signal, "SIGKILL");
+      }
+      const partial = records(env);
+      assert.ok(partial.size >= 1 && partial.size < 4, `some but not all runs done (${partial.size})`);
+      assert.ok(files(env.ck, ".ckpt").length >= 1, "interrupted runs left checkpoints");
+
+      const out = await sweepOk(env);
+      assert.match(out, /resume \S+ \(resuming from step \d+\)/);
+      assert.match(
+        out,
+        new RegExp(`4 of 4 runs done \\(${4 - partial.size} trained, ${partial.size} skipped\\)`),
+      );
+      assert.deepEqual(records(env), reference);
+      assert.deepEqual(files(env.ck, ".ckpt"), []);
+    });
+  }
+
+  it("a failing run is reported with its id; the others finish; exit code 1", async () => {
+    const env = freshEnv();
+    const bad = ids[2].replace(".json", "");
+    fs.mkdirSync(env.ck, { recursive: true });
+    fs.writeFileSync(path.join(env.ck, `${bad}.ckpt`), "not a checkpoint");
+    const r = await startSweep(env).done;
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, new RegExp(`FAILED ${bad}: checkpoint .* is unreadable`));
+    assert.match(r.out, /3 of 4 runs done \(3 trained, 0 skipped, 1 failed\)/);
+    assert.deepEqual([...records(env).keys()], ids.filter((f) => f !== `${bad}.json`).sort());
+  });
+});
