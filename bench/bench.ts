@@ -12,8 +12,7 @@ import {
   disposeWeights,
   type EngineBatch,
   engineBatch,
-  engineEmbed,
-  engineForward,
+  engineLogits,
   engineLossAndGrad,
   engineWeights,
   levers,
@@ -145,8 +144,7 @@ async function main() {
   const evalMs = time(
     () => {
       const w = engineWeights(layout, theta);
-      for (const c of chunks)
-        tf.tidy(() => tf.argMax(engineForward(w, layout, engineEmbed(w, c)), 1).dataSync());
+      for (const c of chunks) tf.tidy(() => tf.argMax(engineLogits(w, layout, c), 1).dataSync());
       disposeWeights(w);
     },
     5,

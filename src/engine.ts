@@ -28,9 +28,15 @@ export interface EngineWeights {
   layers: {
     ln1g: tf.Tensor1D;
     ln1b: tf.Tensor1D;
-    /** [d, 3d] = [Wq/√dh | Wk | Wv]. */
+    /** [d, 3d] = [Wq/√dh | Wk | Wv] (backward: one matmul for all three), and the parts (forward: no split). */
     wqkv: tf.Tensor2D;
     bqkv: tf.Tensor1D;
+    wq: tf.Tensor2D;
+    wk: tf.Tensor2D;
+    wv: tf.Tensor2D;
+    bq: tf.Tensor1D;
+    bk: tf.Tensor1D;
+    bv: tf.Tensor1D;
     wo: tf.Tensor2D;
     bo: tf.Tensor1D;
     ln2g: tf.Tensor1D;
@@ -94,6 +100,15 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
       ln1b: t1(`${pre}ln1.b`),
       wqkv: tf.tensor2d(wqkv, [d, 3 * d]),
       bqkv: tf.tensor1d(bqkv),
+      wq: tf.tensor2d(
+        wq.map((x) => x * qs),
+        [d, d],
+      ),
+      wk: tf.tensor2d(wk, [d, d]),
+      wv: tf.tensor2d(wv, [d, d]),
+      bq: tf.tensor1d(bqkv.subarray(0, d)),
+      bk: tf.tensor1d(bqkv.subarray(d, 2 * d)),
+      bv: tf.tensor1d(bqkv.subarray(2 * d)),
       wo: t2(`${pre}attn.wo`, [d, d]),
       bo: t1(`${pre}attn.bo`),
       ln2g: t1(`${pre}ln2.g`),
@@ -280,7 +295,7 @@ export function engineForward(
   layout: Layout,
   E: tf.Tensor2D,
   cache?: ForwardCache,
-  qkv0?: tf.Tensor2D,
+  qkv0?: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D],
 ): tf.Tensor2D {
   const { d, nHeads, layers } = layout.sizes;
   const B = E.shape[0] / 2;
@@ -294,8 +309,12 @@ export function engineForward(
     const lnc: LnCache[] = [];
     // Layer 0's Q/K/V rows may come precomputed from the first-layer table (see firstLayerTable).
     const h = i === 0 && qkv0 ? undefined : lnForward(x, L.ln1g, L.ln1b, ln1c);
-    const qkv = h ? tf.add(tf.matMul(h, L.wqkv), L.bqkv) : (qkv0 as tf.Tensor2D);
-    const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
+    // Separate Q, K, V matmuls: splitting a fused [N, 3d] output is a slow strided copy on wasm.
+    const lin = (x: tf.Tensor2D, wt: tf.Tensor2D, b: tf.Tensor1D) =>
+      tf.add(tf.matMul(x, wt), b) as tf.Tensor2D;
+    const [q, k, v] = h
+      ? [lin(h, L.wq, L.bq), lin(h, L.wk, L.bk), lin(h, L.wv, L.bv)]
+      : (qkv0 as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D]);
     let qr: tf.Tensor2D;
     let dk: tf.Tensor2D;
     let dv: tf.Tensor2D;
@@ -345,7 +364,7 @@ type LayerWeights = EngineWeights["layers"][number];
 /** Weight gradients in the engine's layout (the embedding's come from dE). With the first-layer table, layer
  * 0's ln1/QKV gradients are filled in by the caller from the table's backward pass. */
 export type EngineGrads = Omit<EngineWeights, "tok" | "pos" | "layers"> & {
-  layers: (Omit<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv"> &
+  layers: (Omit<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv" | "wq" | "wk" | "wv" | "bq" | "bk" | "bv"> &
     Partial<Pick<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv">>)[];
 };
 
@@ -508,12 +527,51 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
  * The row picking (and, backwards, the scatter-add) runs in JavaScript: wasm's Gather is slow and has no
  * gradient, and a one-hot matmul over 2p > d rows would cost more than the projection it replaces.
  */
-function pickRows(table: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
-  const [, cols] = table.shape;
+function pickRows(table: tf.Tensor2D, rows: Int32Array, parts = 1): tf.Tensor2D[] {
+  const cols = table.shape[1] / parts;
   const t = table.dataSync();
-  const out = new Float32Array(rows.length * cols);
-  for (let i = 0; i < rows.length; i++) out.set(t.subarray(rows[i] * cols, (rows[i] + 1) * cols), i * cols);
-  return tf.tensor2d(out, [rows.length, cols]);
+  const outs = Array.from({ length: parts }, () => new Float32Array(rows.length * cols));
+  for (let i = 0; i < rows.length; i++) {
+    const base = rows[i] * cols * parts;
+    for (let j = 0; j < parts; j++) outs[j].set(t.subarray(base + j * cols, base + (j + 1) * cols), i * cols);
+  }
+  return outs.map((o) => tf.tensor2d(o, [rows.length, cols]));
+}
+
+/** Layer 0's inputs for 2p rows: the embeddings [tok + pos0; tok + pos1], their LN1 and Q/K/V. */
+interface FirstLayerTable {
+  rows: tf.Tensor2D;
+  h: tf.Tensor2D;
+  ln: LnCache;
+  qkv: tf.Tensor2D;
+}
+
+function firstLayerTable(w: EngineWeights): FirstLayerTable {
+  const L0 = w.layers[0];
+  const [pos0, pos1] = tf.split(w.pos, 2, 0);
+  const rows = tf.concat([tf.add(w.tok, pos0), tf.add(w.tok, pos1)], 0) as tf.Tensor2D;
+  const lnc: LnCache[] = [];
+  const h = lnForward(rows, L0.ln1g, L0.ln1b, lnc);
+  return { rows, h, ln: lnc[0], qkv: tf.add(tf.matMul(h, L0.wqkv), L0.bqkv) as tf.Tensor2D };
+}
+
+/** Input embeddings and layer-0 Q/K/V for a batch, picked from the table (one JS row copy each). */
+function fromTable(
+  t: FirstLayerTable,
+  batch: EngineBatch,
+): { E: tf.Tensor2D; qkv0: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] } {
+  const [E] = pickRows(t.rows, batch.tableRows);
+  const [q, k, v] = pickRows(t.qkv, batch.tableRows, 3);
+  return { E, qkv0: [q, k, v] };
+}
+
+/** Logits [B, p] of a batch, forward only (eval): uses the first-layer table when that lever is on. */
+export function engineLogits(w: EngineWeights, layout: Layout, batch: EngineBatch): tf.Tensor2D {
+  return tf.tidy(() => {
+    if (!levers.firstLayerTable) return engineForward(w, layout, engineEmbed(w, batch));
+    const { E, qkv0 } = fromTable(firstLayerTable(w), batch);
+    return engineForward(w, layout, E, undefined, qkv0);
+  });
 }
 
 function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number): tf.Tensor2D {
@@ -560,24 +618,19 @@ export function engineLossAndGrad(
     }
     return tf.tidy(() => {
       const L0 = w.layers[0];
-      // Table rows [tok + pos0; tok + pos1] → LN1 → Q/K/V, for 2p rows.
-      const [pos0, pos1] = tf.split(w.pos, 2, 0);
-      const rows = tf.concat([tf.add(w.tok, pos0), tf.add(w.tok, pos1)], 0) as tf.Tensor2D;
-      const lnT: LnCache[] = [];
-      const hT = lnForward(rows, L0.ln1g, L0.ln1b, lnT);
-      const qkvT = tf.add(tf.matMul(hT, L0.wqkv), L0.bqkv) as tf.Tensor2D;
-      const E = engineEmbed(w, batch);
+      const table = firstLayerTable(w);
+      const { E, qkv0 } = fromTable(table, batch);
       const cache = newCache();
-      const z = engineForward(w, layout, E, cache, pickRows(qkvT, batch.tableRows));
+      const z = engineForward(w, layout, E, cache, qkv0);
       const { loss, dZ } = crossEntropyAndGrad(z, batch);
       const { dE, grads, dQKV0 } = engineBackward(w, layout, cache, dZ, true);
       if (!grads || !dQKV0) throw new Error("unreachable: engineBackward returned no parameter gradients");
       // Back through the table: scatter-add the per-example rows, then LN1 and the projection on 2p rows.
       const dQkvT = scatterAddRows(dQKV0, batch.tableRows, 2 * p);
       const ln1G: tf.Tensor[] = [];
-      const dRows = lnBackward(tf.matMul(dQkvT, T(L0.wqkv)) as tf.Tensor2D, L0.ln1g, lnT[0], ln1G);
+      const dRows = lnBackward(tf.matMul(dQkvT, T(L0.wqkv)) as tf.Tensor2D, L0.ln1g, table.ln, ln1G);
       const g0 = grads.layers[0];
-      g0.wqkv = tf.matMul(T(hT), dQkvT) as tf.Tensor2D;
+      g0.wqkv = tf.matMul(T(table.h), dQkvT) as tf.Tensor2D;
       g0.bqkv = qkvBiasGrad(dQkvT, layout.sizes.d);
       g0.ln1g = ln1G[0] as tf.Tensor1D;
       g0.ln1b = ln1G[1] as tf.Tensor1D;

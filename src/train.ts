@@ -10,8 +10,7 @@ import {
   type EngineBatch,
   type EngineWeights,
   engineBatch,
-  engineEmbed,
-  engineForward,
+  engineLogits,
   engineLossAndGrad,
   engineWeights,
 } from "./engine";
@@ -133,7 +132,7 @@ function evaluate(w: EngineWeights, layout: Layout, set: EvalSet): { acc: number
   let lossSum = 0;
   for (const { bt, y } of set.chunks) {
     const [pred, nll] = tf.tidy(() => {
-      const logits = engineForward(w, layout, engineEmbed(w, bt));
+      const logits = engineLogits(w, layout, bt);
       const nllSum = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHot)));
       return [tf.argMax(logits, 1).dataSync(), nllSum.dataSync()[0]];
     });

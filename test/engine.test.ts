@@ -11,6 +11,7 @@ import {
   engineBatch,
   engineEmbed,
   engineForward,
+  engineLogits,
   engineLossAndGrad,
   engineWeights,
   levers,
@@ -76,12 +77,14 @@ describe("engine", () => {
       const lEng = engineLossAndGrad(layout, theta, eb, gEng);
       assert.ok(Math.abs(lRef - lEng) < 1e-5 * lRef, `loss ${lEng} vs ${lRef}`);
       const w = engineWeights(layout, theta);
-      const [zRef, zEng] = tf.tidy(() => [
+      const [zRef, zEng, zEval] = tf.tidy(() => [
         forward(paramTensors(layout, theta), layout, bt).dataSync(),
         engineForward(w, layout, engineEmbed(w, eb)).dataSync(),
+        engineLogits(w, layout, eb).dataSync(),
       ]);
       disposeWeights(w);
       assert.ok(maxRelErr(zEng, zRef) < 1e-5);
+      assert.ok(maxRelErr(zEval, zRef) < 1e-5, "eval logits (first-layer table) equal the reference");
       for (const sp of layout.specs) {
         const ours = gEng.subarray(sp.offset, sp.offset + sp.size);
         if (sp.name.endsWith("attn.bk")) {
