@@ -45,27 +45,9 @@ for i in "${!notebooks[@]}"; do notebooks[i]="$(abspath "${notebooks[i]}")"; don
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# The python that runs jupyter: /usr/bin/jupyter's first (Debian; a pyenv python3 may shadow it on PATH), then the
-# `jupyter` on PATH (conda env), then plain python3s.
-jupyter_python() {
-  local j py cands=()
-  [[ -n "${SEDLAB_PYTHON:-}" ]] && cands+=("$SEDLAB_PYTHON")
-  for j in /usr/bin/jupyter "$(command -v jupyter 2>/dev/null || true)"; do
-    [[ -n "$j" && -f "$j" ]] || continue
-    py="$(head -n1 "$j" | sed -n 's/^#![[:space:]]*//p')"
-    case "$py" in */env\ *) py="$(command -v "${py##* }" 2>/dev/null || true)" ;; *) py="${py%% *}" ;; esac
-    [[ -n "$py" ]] && cands+=("$py")
-  done
-  cands+=(/usr/bin/python3 python3)
-  for py in "${cands[@]}"; do
-    if "$py" -c 'import nbconvert, nbclient, jupyter_client' >/dev/null 2>&1; then
-      printf '%s\n' "$py"
-      return 0
-    fi
-  done
-  return 1
-}
-if ! PY="$(jupyter_python)"; then
+# shellcheck source=scripts/jupyter-python.sh
+source "$ROOT/scripts/jupyter-python.sh"
+if ! PY="$(jupyter_python 'import nbconvert, nbclient, jupyter_client')"; then
   echo "error: no python with nbconvert + nbclient found (Jupyter is not installed)." >&2
   echo "       Run the setup first:  bash scripts/setup.sh" >&2
   exit 1

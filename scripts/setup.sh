@@ -32,26 +32,8 @@ say "node $(node --version), npm $(npm --version)"
 
 # --- 2. Jupyter ---------------------------------------------------------------------------------------------------
 JUPYTER_MODULES='import nbconvert, nbclient, jupyter_client, ipykernel'
-# The python that runs jupyter: /usr/bin/jupyter's first (Debian; a pyenv python3 may shadow it on PATH), then the
-# `jupyter` on PATH (conda env), then plain python3s. Same search as scripts/run-notebooks.sh.
-jupyter_python() {
-  local j py cands=()
-  [[ -n "${SEDLAB_PYTHON:-}" ]] && cands+=("$SEDLAB_PYTHON")
-  for j in /usr/bin/jupyter "$(command -v jupyter 2>/dev/null || true)"; do
-    [[ -n "$j" && -f "$j" ]] || continue
-    py="$(head -n1 "$j" | sed -n 's/^#![[:space:]]*//p')"
-    case "$py" in */env\ *) py="$(command -v "${py##* }" 2>/dev/null || true)" ;; *) py="${py%% *}" ;; esac
-    [[ -n "$py" ]] && cands+=("$py")
-  done
-  cands+=(/usr/bin/python3 python3)
-  for py in "${cands[@]}"; do
-    if "$py" -c "$JUPYTER_MODULES" >/dev/null 2>&1; then
-      printf '%s\n' "$py"
-      return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=scripts/jupyter-python.sh
+source "$ROOT/scripts/jupyter-python.sh"
 
 APT_PACKAGES=(jupyter-nbconvert python3-nbclient jupyter-client jupyter-core python3-ipykernel)
 # apt-get with retries: another apt/dpkg (unattended-upgrades, a parallel job) may hold the lock for a while.
@@ -65,14 +47,14 @@ apt_retry() {
   return 1
 }
 
-if PY="$(jupyter_python)"; then
+if PY="$(jupyter_python "$JUPYTER_MODULES")"; then
   say "jupyter: found (python $PY: $("$PY" -c 'import nbconvert, nbclient; print("nbconvert", nbconvert.__version__, "nbclient", nbclient.__version__)'))"
 elif [[ -f /etc/debian_version ]] && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   say "jupyter: missing -> apt-get install ${APT_PACKAGES[*]}"
   t0=$SECONDS
   apt_retry update -q || die "apt-get update failed"
   apt_retry install -y -q --no-install-recommends "${APT_PACKAGES[@]}" || die "apt-get install failed"
-  PY="$(jupyter_python)" || die "installed ${APT_PACKAGES[*]} but still cannot import them with /usr/bin/python3"
+  PY="$(jupyter_python "$JUPYTER_MODULES")" || die "installed ${APT_PACKAGES[*]} but still cannot import them with /usr/bin/python3"
   say "jupyter: installed with apt in $((SECONDS - t0)) s (python $PY)"
 else
   how=(

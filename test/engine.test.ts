@@ -28,16 +28,7 @@ import {
 } from "../src/model";
 import { initTheta, makeLayout } from "../src/params";
 import { Rng } from "../src/rng";
-
-function maxRelErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let num = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i] - y[i]));
-    scale = Math.max(scale, Math.abs(y[i]));
-  }
-  return num / scale;
-}
+import { maxRelErr } from "./helpers";
 
 const SIZES = [
   { p: 13, d: 16, nHeads: 4, dff: 24, layers: 1 },

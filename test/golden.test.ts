@@ -27,6 +27,7 @@ import {
 } from "../src/model";
 import { adamwStep, newAdamWState } from "../src/optim";
 import { type Layout, makeLayout } from "../src/params";
+import { maxRelErr } from "./helpers";
 
 type Nested = number | Nested[];
 interface Batch {
@@ -112,18 +113,6 @@ function fromTorch(layout: Layout, sd: Record<string, Nested>): Float32Array {
   return theta;
 }
 
-/** Max |ours − ref| relative to the reference's scale. */
-function relErr(ours: ArrayLike<number>, ref: number[]): number {
-  assert.equal(ours.length, ref.length);
-  let num = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(ours[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return num / scale;
-}
-
 const toBatch = (b: Batch, p: number) =>
   batchTensors(Int32Array.from(b.a), Int32Array.from(b.b), Int32Array.from(b.y), p);
 
@@ -163,7 +152,10 @@ describe("golden: our model equals PyTorch's", () => {
       return [z.dataSync(), crossEntropy(z, bt.yOneHot).dataSync()[0]];
     });
     disposeBatch(bt);
-    assert.ok(relErr(logits, flat(G.logits)) < 1e-5, `logits rel err ${relErr(logits, flat(G.logits))}`);
+    assert.ok(
+      maxRelErr(logits, flat(G.logits)) < 1e-5,
+      `logits rel err ${maxRelErr(logits, flat(G.logits))}`,
+    );
     assert.ok(Math.abs(loss - G.loss) < 1e-5, `loss ${loss} vs ${G.loss}`);
   });
 
@@ -181,12 +173,12 @@ describe("golden: our model equals PyTorch's", () => {
     });
     disposeBatch(bt);
     assert.ok(
-      relErr(logitC, flat(G.inputEmbedGrad)) < 2e-4,
-      `logit centroid ${relErr(logitC, flat(G.inputEmbedGrad))}`,
+      maxRelErr(logitC, flat(G.inputEmbedGrad)) < 2e-4,
+      `logit centroid ${maxRelErr(logitC, flat(G.inputEmbedGrad))}`,
     );
     assert.ok(
-      relErr(fullC, flat(G.inputEmbedGradFull)) < 2e-4,
-      `full centroid ${relErr(fullC, flat(G.inputEmbedGradFull))}`,
+      maxRelErr(fullC, flat(G.inputEmbedGradFull)) < 2e-4,
+      `full centroid ${maxRelErr(fullC, flat(G.inputEmbedGradFull))}`,
     );
   });
 
@@ -201,7 +193,10 @@ describe("golden: our model equals PyTorch's", () => {
     const logits = tf.tidy(() => engineForward(w, layout, engineEmbed(w, eb)).dataSync());
     disposeWeights(w);
     disposeEngineBatch(eb);
-    assert.ok(relErr(logits, flat(G.logits)) < 1e-5, `logits rel err ${relErr(logits, flat(G.logits))}`);
+    assert.ok(
+      maxRelErr(logits, flat(G.logits)) < 1e-5,
+      `logits rel err ${maxRelErr(logits, flat(G.logits))}`,
+    );
   });
 
   for (const [impl, lossAndGradOf] of Object.entries(IMPLEMENTATIONS)) {
@@ -211,7 +206,7 @@ describe("golden: our model equals PyTorch's", () => {
       assert.ok(Math.abs(loss - G.loss) < 1e-5);
       const ref = fromTorch(layout, G.grads);
       for (const s of layout.specs) {
-        const e = relErr(
+        const e = maxRelErr(
           grad.subarray(s.offset, s.offset + s.size),
           Array.from(ref.subarray(s.offset, s.offset + s.size)),
         );
@@ -245,7 +240,7 @@ describe("golden: our model equals PyTorch's", () => {
               assert.ok(absErr <= lr * (k + 1), `step ${k} ${s.name}: abs err ${absErr}`);
               continue;
             }
-            const e = relErr(ours, theirs);
+            const e = maxRelErr(ours, theirs);
             assert.ok(e < 1e-4, `step ${k} ${s.name}: rel err ${e}`);
           }
         }

@@ -17,6 +17,7 @@ import {
 } from "../src/model";
 import { initTheta, type Layout, makeLayout } from "../src/params";
 import { Rng } from "../src/rng";
+import { maxRelErr } from "./helpers";
 
 /** The textbook layout: x is [B, 2, d], fused heads via reshape/transpose, softmax attention, all positions. */
 function naiveLogits(P: Params, layout: Layout, a: tf.Tensor1D, b: tf.Tensor1D): tf.Tensor2D {
@@ -66,16 +67,6 @@ function randomBatch(rng: Rng, B: number, p: number) {
     y[i] = (a[i] * 3 + b[i]) % p;
   }
   return { a, b, y };
-}
-
-function maxRelErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let num = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < x.length; i++) {
-    num = Math.max(num, Math.abs(x[i] - y[i]));
-    scale = Math.max(scale, Math.abs(y[i]));
-  }
-  return num / scale;
 }
 
 describe("model", () => {
