@@ -2,11 +2,11 @@
 import { execFileSync } from "node:child_process";
 import { repoRoot } from "./paths";
 
-let cached: string | undefined;
-
-/** The checkout's commit, with "-dirty" when tracked files differ from it; "unknown" outside git. */
+/**
+ * The checkout's commit, with "-dirty" when tracked files under src/ differ from it; "unknown" outside git.
+ * Not cached: a long-lived sweep worker must stamp each record with the code as it is when the record is made.
+ */
 export function gitCommit(): string {
-  if (cached) return cached;
   const git = (...args: string[]) =>
     execFileSync("git", args, {
       cwd: repoRoot(),
@@ -16,9 +16,8 @@ export function gitCommit(): string {
   try {
     const head = git("rev-parse", "--short=12", "HEAD");
     const dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src") !== "";
-    cached = dirty ? `${head}-dirty` : head;
+    return dirty ? `${head}-dirty` : head;
   } catch {
-    cached = "unknown";
+    return "unknown";
   }
-  return cached;
 }
