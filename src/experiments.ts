@@ -1,6 +1,6 @@
 // Running experiments from notebooks and scripts: use the cached record when there is one, train otherwise.
-import { PRESETS, type PresetName, type TrainConfig } from "./config";
-import { findRecord, type RunRecord } from "./records";
+import { makeConfig, PRESETS, type PresetName, type SedConfig, type TrainConfig } from "./config";
+import { findRecord, type RunRecord, runId } from "./records";
 import { type Progress, type TrainOptions, train } from "./train";
 
 /** The preset notebooks run at: `SEDLAB_PRESET` (the test suite sets "test"), else `fallback`. */
@@ -39,4 +39,66 @@ export async function runOrLoad(
     checkpointDir: scratch ? null : undefined,
   });
   return { record, cached: false };
+}
+
+export const SINGLE_TASK_OPS = ["add", "sub", "mul", "sq_sum"] as const;
+export const PAPER_SEEDS = [42, 137, 2024] as const;
+
+/**
+ * Records of runs with SED diagnostics for ops × seeds. At the paper preset they come from the cache only
+ * (12 runs take about an hour on two cores: `npx sedlab sweep experiments/sed-main.json`) and `missing` lists
+ * what is not there yet; at the quick and test presets missing runs are trained here.
+ */
+export async function sedRuns(
+  preset: PresetName,
+  opts: {
+    ops?: readonly string[];
+    seeds?: readonly number[];
+    sed?: Partial<SedConfig>;
+    onProgress?: (p: Progress) => void;
+  } = {},
+): Promise<{ records: RunRecord[]; missing: string[] }> {
+  const ops = opts.ops ?? SINGLE_TASK_OPS;
+  const seeds = opts.seeds ?? (preset === "paper" ? PAPER_SEEDS : [42]);
+  const records: RunRecord[] = [];
+  const missing: string[] = [];
+  for (const op of ops) {
+    for (const seed of seeds) {
+      const config = makeConfig({ preset, op, seed, sed: opts.sed ?? true });
+      if (preset === "paper") {
+        const rec = findRecord(config);
+        if (rec) records.push(rec);
+        else missing.push(runId(config));
+      } else {
+        records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
+      }
+    }
+  }
+  return { records, missing };
+}
+
+/** The single-task ablations (add, seed 42), as named SED overrides; the same as experiments/sed-ablations.json. */
+export function sedAblationConditions(preset: PresetName): Record<string, Partial<SedConfig>> {
+  return {
+    windows: { windows: preset === "test" ? [1, 2, 4] : [1, 2, 5, 10, 20, 40] },
+    "eps0.001": { epsRel: 0.001 },
+    "eps0.05": { epsRel: 0.05 },
+    "full-centroid": { centroid: "full" },
+    "leading-window": { windowMode: "leading" },
+  };
+}
+
+/** Ablation records by condition name (cache only at the paper preset, trained otherwise). */
+export async function sedAblations(
+  preset: PresetName,
+  onProgress?: (p: Progress) => void,
+): Promise<{ records: Record<string, RunRecord>; missing: string[] }> {
+  const records: Record<string, RunRecord> = {};
+  const missing: string[] = [];
+  for (const [name, sed] of Object.entries(sedAblationConditions(preset))) {
+    const { records: rs, missing: m } = await sedRuns(preset, { ops: ["add"], seeds: [42], sed, onProgress });
+    if (rs[0]) records[name] = rs[0];
+    missing.push(...m.map((id) => `${id} [${name}]`));
+  }
+  return { records, missing };
 }

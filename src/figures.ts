@@ -1,5 +1,7 @@
 // Plotly figures built from run records (plain data in, figure spec out). Plotting never trains.
-import type { Figure } from "./nbdisplay";
+import { couplingOf, normalisedCurve } from "./analysis";
+import { SOURCES, type Source } from "./diagnostics";
+import type { Data, Figure, Layout } from "./nbdisplay";
 import type { RunRecord } from "./records";
 
 const TRAIN = "#1f77b4";
@@ -87,6 +89,235 @@ export function testAccuracyOverlay(records: RunRecord[], title = "Test accuracy
       title: { text: title },
       xaxis: { title: { text: "step" } },
       yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
+      height: 400,
+    },
+  };
+}
+
+const OP_COLORS: Record<string, string> = {
+  add: "#1f77b4",
+  sub: "#ff7f0e",
+  mul: "#2ca02c",
+  sq_sum: "#d62728",
+};
+const opColor = (op: string) => OP_COLORS[op] ?? "#9467bd";
+const SOURCE_DASH: Record<Source, "solid" | "dash"> = { gradient: "solid", update: "dash" };
+
+/** Test accuracy of runs of several ops, grok steps marked with dots. */
+export function accuracyByOp(records: RunRecord[], title = "Test accuracy"): Figure {
+  const data: Data[] = [];
+  for (const r of records) {
+    const name = `${r.task} seed ${r.config.seed}`;
+    data.push({
+      x: r.metrics.map((m) => m.step),
+      y: r.metrics.map((m) => m.testAcc),
+      name,
+      legendgroup: r.task,
+      mode: "lines",
+      line: { color: opColor(r.task), width: 1.5 },
+    });
+    if (r.grokStep !== null) {
+      data.push({
+        x: [r.grokStep],
+        y: [r.metrics.find((m) => m.step === r.grokStep)?.testAcc ?? 0.5],
+        name: `${name}: grok step ${r.grokStep}`,
+        legendgroup: r.task,
+        showlegend: false,
+        mode: "markers",
+        marker: { color: opColor(r.task), size: 9, symbol: "circle-open" },
+      });
+    }
+  }
+  return {
+    data,
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
+      height: 450,
+    },
+  };
+}
+
+/** Singular values of a source's rolling window over the run (heatmap, log scale) and its spectral gap. */
+export function spectrumHeatmap(r: RunRecord, source: Source): Figure {
+  const curve = couplingOf(r)[source].curve;
+  const W = Math.max(0, ...curve.map((p) => p.sigma.length));
+  const z = Array.from({ length: W }, (_, j) =>
+    curve.map((p) => Math.log10(Math.max(p.sigma[j] ?? 0, 1e-12))),
+  );
+  return {
+    data: [
+      {
+        type: "heatmap",
+        x: curve.map((p) => p.step),
+        y: Array.from({ length: W }, (_, j) => j + 1),
+        z,
+        colorscale: "Viridis",
+        colorbar: { title: { text: "log₁₀ σ" } },
+        hovertemplate: "step %{x}<br>σ_%{y}: 10^%{z:.2f}<extra></extra>",
+      },
+      {
+        x: curve.map((p) => p.step),
+        y: curve.map((p) => p.gapIndex + 0.5),
+        name: "spectral gap k* (between σ_k* and σ_k*+1)",
+        mode: "lines+markers",
+        line: { color: "white", dash: "dot" },
+        customdata: curve.map((p) => p.gapRatio),
+        hovertemplate: "step %{x}<br>gap after σ_%{y:.0f}, ratio %{customdata:.2f}<extra></extra>",
+      },
+    ],
+    layout: {
+      title: { text: `${source}-SED singular values over training: ${r.task}, seed ${r.config.seed}` },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "singular value index j" }, autorange: "reversed" },
+      height: 420,
+      legend: { orientation: "h", y: -0.2 },
+      ...grokLine(r.grokStep),
+    },
+  };
+}
+
+function grokLine(grok: number | null): Partial<Layout> {
+  if (grok === null) return {};
+  return {
+    shapes: [
+      {
+        type: "line",
+        x0: grok,
+        x1: grok,
+        yref: "paper",
+        y0: 0,
+        y1: 1,
+        line: { dash: "dash", color: "#888" },
+      },
+    ],
+    annotations: [{ x: grok, yref: "paper", y: 1.04, text: `grok ${grok}`, showarrow: false }],
+  };
+}
+
+/** R_1..R_K of one source over a run (log axis). */
+export function rkOverTime(r: RunRecord, source: Source): Figure {
+  const curve = couplingOf(r)[source].curve;
+  const K = Math.max(0, ...curve.map((p) => p.R.length));
+  const data: Data[] = Array.from({ length: K }, (_, k) => ({
+    x: curve.map((p) => p.step),
+    y: curve.map((p) => p.R[k]),
+    name: `R_${k + 1}`,
+    mode: "lines+markers" as const,
+  }));
+  data.push({
+    x: curve.map((p) => p.step),
+    y: curve.map((p) => p.Rbar),
+    name: "R̄ (mean)",
+    mode: "lines",
+    line: { color: "black", width: 3 },
+  });
+  return {
+    data,
+    layout: {
+      title: { text: `${source}-SED coupling R_k over training: ${r.task}, seed ${r.config.seed}` },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "R_k = A(v_k) / median A(random)" }, type: "log" },
+      height: 420,
+      ...grokLine(r.grokStep),
+    },
+  };
+}
+
+/** Update- vs gradient-SED R̄ against step / grok step, one panel per op, every seed, log axis. */
+export function updateVsGradient(records: RunRecord[]): Figure {
+  const ops = [...new Set(records.map((r) => r.task))];
+  const cols = Math.min(2, ops.length);
+  const rows = Math.ceil(ops.length / cols);
+  const data: Data[] = [];
+  const layout: Partial<Layout> = {
+    title: { text: "Coupling R̄ to the linear centroids: gradient-SED (solid) vs update-SED (dashed)" },
+    height: 320 * rows + 80,
+    grid: { rows, columns: cols, pattern: "independent" },
+    annotations: [],
+  };
+  ops.forEach((op, i) => {
+    const ax = i === 0 ? "" : String(i + 1);
+    for (const r of records.filter((x) => x.task === op)) {
+      for (const source of SOURCES) {
+        const c = normalisedCurve(r, source);
+        data.push({
+          x: c.x,
+          y: c.y,
+          name: `${op} ${source} seed ${r.config.seed}`,
+          mode: "lines+markers",
+          line: { color: opColor(op), dash: SOURCE_DASH[source] },
+          marker: { size: 4 },
+          xaxis: `x${ax}` as "x",
+          yaxis: `y${ax}` as "y",
+          showlegend: false,
+          hovertemplate: `${op} ${source} seed ${r.config.seed}<br>step/grok %{x:.2f}<br>R̄ %{y:.1f}<extra></extra>`,
+        });
+      }
+    }
+    const l = layout as Record<string, unknown>;
+    l[`xaxis${ax}`] = { title: { text: "step / grok step" } };
+    l[`yaxis${ax}`] = { title: { text: `${op}: R̄` }, type: "log" };
+  });
+  return { data, layout };
+}
+
+/** Peak R_1 against the window size W (ours and the paper's published points). */
+export function windowAblationFigure(
+  points: { W: number; peakR1: number | null }[],
+  paper: Record<number, number>,
+): Figure {
+  return {
+    data: [
+      {
+        x: points.map((p) => p.W),
+        y: points.map((p) => p.peakR1),
+        name: "ours (gradient-SED)",
+        mode: "lines+markers",
+      },
+      {
+        x: Object.keys(paper).map(Number),
+        y: Object.values(paper),
+        name: "paper",
+        mode: "markers",
+        marker: { symbol: "x", size: 12 },
+      },
+    ],
+    layout: {
+      title: { text: "Window ablation: peak R_1 vs window size W (add, seed 42)" },
+      xaxis: { title: { text: "W (checkpoints)" }, type: "log" },
+      yaxis: { title: { text: "peak R_1" }, type: "log" },
+      height: 400,
+    },
+  };
+}
+
+/** Peak R_1 (or R̄) against ε_rel, ours and the paper's. */
+export function epsAblationFigure(
+  points: { eps: number; peakR1: number | null }[],
+  paper: Record<number, number>,
+): Figure {
+  return {
+    data: [
+      {
+        x: points.map((p) => p.eps),
+        y: points.map((p) => p.peakR1),
+        name: "ours (gradient-SED)",
+        mode: "lines+markers",
+      },
+      {
+        x: Object.keys(paper).map(Number),
+        y: Object.values(paper),
+        name: "paper",
+        mode: "markers",
+        marker: { symbol: "x", size: 12 },
+      },
+    ],
+    layout: {
+      title: { text: "ε ablation: peak R_1 vs ε_rel (add, seed 42)" },
+      xaxis: { title: { text: "ε_rel (× ‖θ_attn‖)" }, type: "log" },
+      yaxis: { title: { text: "peak R_1" }, type: "log" },
       height: 400,
     },
   };

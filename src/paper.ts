@@ -1,0 +1,17 @@
+// The paper's numbers we put beside ours (Xu 2026, arXiv 2604.25143; see ../shared/paper/NOTES.md §3).
+// Only what the paper or the author's repository states; null where a value was not published.
+
+export const PAPER = {
+  /** Mean grok step (first eval with test accuracy ≥ 0.5) over seeds 42, 137, 2024, PyTorch. */
+  grokStep: { add: 3358 } as Record<string, number>,
+  /** Update-SED R̄ peak: ≈ 9× for add, ≈ 3–3.5× for the others. */
+  updatePeakRbar: { add: 9, sub: 3.25, mul: 3.25, sq_sum: 3.25 } as Record<string, number>,
+  updatePeakText: { add: "≈ 9", sub: "≈ 3–3.5", mul: "≈ 3–3.5", sq_sum: "≈ 3–3.5" } as Record<string, string>,
+  /** Gradient-SED R̄ peaks span 100–330× across ops and seeds; per seed only for mul. */
+  gradientPeakRange: [100, 330] as [number, number],
+  gradientPeakPerSeed: { mul: { 42: 327, 137: 101, 2024: 217 } } as Record<string, Record<number, number>>,
+  /** W ablation (add, seed 42): peak R_1 by window size; 2, 5, 10 not published. */
+  windowPeakR1: { 1: 648, 20: 212, 40: 140 } as Record<number, number>,
+  /** ε ablation (add, seed 42): peak R_1 by ε_rel. */
+  epsPeakR1: { 0.001: 221, 0.005: 212, 0.05: 74 } as Record<number, number>,
+};
