@@ -142,12 +142,25 @@ export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed"> & {
   sed?: boolean | Partial<SedConfig>;
 };
 
+function rejectUnknown(obj: object, known: string[], where: string): void {
+  for (const k of Object.keys(obj)) {
+    if (known.includes(k)) continue;
+    const near = known.find((n) => n.toLowerCase() === k.toLowerCase());
+    throw new Error(
+      `unknown field ${where}.${k}${near ? ` (did you mean ${near}?)` : ""}; known: ${known.join(", ")}`,
+    );
+  }
+}
+
 /** A full, validated config: paper defaults, then the preset, then the overrides. */
 export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   const preset = overrides.preset ?? "paper";
   if (!PRESETS.includes(preset))
     throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
   const { sed, ...rest } = overrides;
+  // A typo (say `weightdecay`) would otherwise be ignored by training yet still change the run id.
+  rejectUnknown(rest, [...Object.keys(PAPER), "op", "expr", "seed", "preset"], "config");
+  if (sed && sed !== true) rejectUnknown(sed, Object.keys(SED_DEFAULTS), "config.sed");
   const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
   const cfg = { seed: 42, ...PAPER, ...PRESET_VALUES[preset], ...defined, preset } as TrainConfig;
   delete cfg.sed;

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { describe, it, type TestContext } from "node:test";
+import { describe, it, type TestContext, test } from "node:test";
 import { main, parseTrainArgs } from "../src/cli";
 import {
   type ConfigOverrides,
   makeConfig,
   overridesOf,
   type PresetName,
+  type SedConfig,
   type TrainConfig,
 } from "../src/config";
 import { TaskError } from "../src/tasks";
@@ -253,4 +254,15 @@ describe("main", () => {
     assert.equal(await main(["train", "--op", "div"]), 2);
     assert.match(io.err(), /unknown op 'div'/);
   });
+});
+
+test("unknown config fields are rejected with a suggestion (a typo must not silently change the run id)", () => {
+  assert.throws(
+    () => makeConfig({ weightdecay: 0 } as unknown as ConfigOverrides),
+    /unknown field config\.weightdecay \(did you mean weightDecay\?\)/,
+  );
+  assert.throws(
+    () => makeConfig({ sed: { windw: 5 } as unknown as Partial<SedConfig> }),
+    /config\.sed\.windw/,
+  );
 });
