@@ -1,7 +1,9 @@
 // `sedlab` command line: thin wrappers over the library.
 import { parseArgs } from "node:util";
 import { initBackend } from "./backend";
+import { checkpointPath, removeCheckpoint } from "./checkpoint";
 import { type ConfigOverrides, makeConfig, PRESETS, type PresetName, type TrainConfig } from "./config";
+import { checkpointsDir } from "./paths";
 import { formatDuration, terminalProgress } from "./progress";
 import { findRecord, recordPath, runId } from "./records";
 import { sweepCommand, sweepWorker } from "./sweep";
@@ -160,6 +162,8 @@ async function trainCommand(args: string[]): Promise<number> {
   const id = runId(config);
   const existing = force ? undefined : findRecord(config, out);
   if (existing) {
+    // A run killed between writing its record and removing its checkpoint leaves the checkpoint behind.
+    removeCheckpoint(checkpointPath(checkpointsDir(), id));
     console.log(`${id}: a valid record exists (${recordPath(id, out)}); use --force to retrain`);
     summarise(existing.grokStep, existing.steps, existing.wallSeconds, existing.final.testAcc);
     return 0;

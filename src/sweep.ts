@@ -8,7 +8,7 @@ import { basename, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { initBackend } from "./backend";
-import { checkpointPath, loadCheckpoint } from "./checkpoint";
+import { checkpointPath, loadCheckpoint, removeCheckpoint } from "./checkpoint";
 import {
   type ConfigOverrides,
   makeConfig,
@@ -453,6 +453,16 @@ interface Slot {
   stderr: string;
 }
 
+/**
+ * A run is done when its valid record exists. A process killed between writing the record and removing its
+ * checkpoint leaves a stale checkpoint behind: remove it here, since the run will never resume.
+ */
+function isDone(r: SweepRun, recordDir?: string): boolean {
+  if (!findRecord(r.config, recordDir)) return false;
+  removeCheckpoint(checkpointPath(checkpointsDir(), r.id));
+  return true;
+}
+
 /** Train the runs that have no valid record yet, `jobs` at a time in worker processes. */
 export async function runSweep(runs: readonly SweepRun[], opts: SweepOptions = {}): Promise<SweepResult> {
   const t0 = performance.now();
@@ -470,7 +480,7 @@ export async function runSweep(runs: readonly SweepRun[], opts: SweepOptions = {
   };
   const pending: SweepRun[] = [];
   for (const r of runs) {
-    if (findRecord(r.config, recordDir)) result.skipped.push(r.id);
+    if (isDone(r, recordDir)) result.skipped.push(r.id);
     else pending.push(r);
   }
   const jobs = Math.max(1, Math.min(opts.jobs ?? availableParallelism(), pending.length));
@@ -553,7 +563,7 @@ export async function runSweep(runs: readonly SweepRun[], opts: SweepOptions = {
     while (!stopping && pending.length > 0 && !next) {
       const r = pending.shift() as SweepRun;
       // Another process (a second sweep on a shared disk) may have finished it meanwhile.
-      if (findRecord(r.config, recordDir)) result.skipped.push(r.id);
+      if (isDone(r, recordDir)) result.skipped.push(r.id);
       else next = r;
     }
     if (!next) {

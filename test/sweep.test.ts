@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { checkpointPath } from "../src/checkpoint";
 import { makeConfig } from "../src/config";
 import { loadRecord, runId } from "../src/records";
 import {
@@ -12,11 +13,13 @@ import {
   expandSpec,
   loadSpec,
   parseShard,
+  runSweep,
   SpecError,
   type SweepSpec,
   shard,
   validateSpec,
 } from "../src/sweep";
+import { train } from "../src/train";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");
@@ -365,5 +368,35 @@ describe("sweep end to end", () => {
     assert.match(r.out, new RegExp(`FAILED ${bad}: checkpoint .* is unreadable`));
     assert.match(r.out, /3 of 4 runs done \(3 trained, 0 skipped, 1 failed\)/);
     assert.deepEqual([...records(env).keys()], ids.filter((f) => f !== `${bad}.json`).sort());
+  });
+});
+
+describe("sweep skipping", () => {
+  it("a done run's stale checkpoint (killed between record and cleanup) is removed", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-stale-"));
+    const ck = path.join(dir, "ck");
+    const runs = path.join(dir, "runs");
+    const config = makeConfig({ preset: "test", op: "add", seed: 3, maxSteps: 25 });
+    const id = runId(config);
+    await train(config, { recordDir: runs, checkpointDir: null });
+    fs.mkdirSync(ck, { recursive: true });
+    const stale = checkpointPath(ck, id);
+    fs.writeFileSync(stale, "left over");
+    const before = process.env.SEDLAB_CHECKPOINTS;
+    process.env.SEDLAB_CHECKPOINTS = ck;
+    try {
+      const res = await runSweep([{ id, config, condition: null }], {
+        recordDir: runs,
+        jobs: 1,
+        progress: null,
+        log: () => {},
+      });
+      assert.deepEqual(res.skipped, [id]);
+    } finally {
+      if (before === undefined) delete process.env.SEDLAB_CHECKPOINTS;
+      else process.env.SEDLAB_CHECKPOINTS = before;
+    }
+    assert.equal(fs.existsSync(stale), false);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
