@@ -263,15 +263,17 @@ export function updateVsGradient(records: RunRecord[]): Figure {
   return { data, layout };
 }
 
-/** Peak R_1 against the window size W (ours and the paper's published points). */
-export function windowAblationFigure(
-  points: { W: number; peakR1: number | null }[],
+/** An ablation: peak R_1 of the gradient source against a setting (log–log), ours and the paper's points. */
+function ablationFigure(
+  points: { x: number; peakR1: number | null }[],
   paper: Record<number, number>,
+  title: string,
+  xTitle: string,
 ): Figure {
   return {
     data: [
       {
-        x: points.map((p) => p.W),
+        x: points.map((p) => p.x),
         y: points.map((p) => p.peakR1),
         name: "ours (gradient-SED)",
         mode: "lines+markers",
@@ -285,40 +287,36 @@ export function windowAblationFigure(
       },
     ],
     layout: {
-      title: { text: "Window ablation: peak R_1 vs window size W (add, seed 42)" },
-      xaxis: { title: { text: "W (checkpoints)" }, type: "log" },
+      title: { text: title },
+      xaxis: { title: { text: xTitle }, type: "log" },
       yaxis: { title: { text: "peak R_1" }, type: "log" },
       height: 400,
     },
   };
 }
 
-/** Peak R_1 (or R̄) against ε_rel, ours and the paper's. */
+/** Peak R_1 against the window size W (ours and the paper's published points). */
+export function windowAblationFigure(
+  points: { W: number; peakR1: number | null }[],
+  paper: Record<number, number>,
+): Figure {
+  return ablationFigure(
+    points.map((p) => ({ x: p.W, peakR1: p.peakR1 })),
+    paper,
+    "Window ablation: peak R_1 vs window size W (add, seed 42)",
+    "W (checkpoints)",
+  );
+}
+
+/** Peak R_1 against ε_rel, ours and the paper's. */
 export function epsAblationFigure(
   points: { eps: number; peakR1: number | null }[],
   paper: Record<number, number>,
 ): Figure {
-  return {
-    data: [
-      {
-        x: points.map((p) => p.eps),
-        y: points.map((p) => p.peakR1),
-        name: "ours (gradient-SED)",
-        mode: "lines+markers",
-      },
-      {
-        x: Object.keys(paper).map(Number),
-        y: Object.values(paper),
-        name: "paper",
-        mode: "markers",
-        marker: { symbol: "x", size: 12 },
-      },
-    ],
-    layout: {
-      title: { text: "ε ablation: peak R_1 vs ε_rel (add, seed 42)" },
-      xaxis: { title: { text: "ε_rel (× ‖θ_attn‖)" }, type: "log" },
-      yaxis: { title: { text: "peak R_1" }, type: "log" },
-      height: 400,
-    },
-  };
+  return ablationFigure(
+    points.map((p) => ({ x: p.eps, peakR1: p.peakR1 })),
+    paper,
+    "ε ablation: peak R_1 vs ε_rel (add, seed 42)",
+    "ε_rel (× ‖θ_attn‖)",
+  );
 }
