@@ -46,7 +46,7 @@ export const PAPER_SEEDS = [42, 137, 2024] as const;
 
 /**
  * Records of runs with SED diagnostics for ops × seeds. At the paper preset they come from the cache only
- * (12 runs take about an hour on two cores: `npx sedlab sweep experiments/sed-main.json`) and `missing` lists
+ * (12 runs took about 50 minutes on two cores here: `npx sedlab sweep experiments/sed-main.json`) and `missing` lists
  * what is not there yet; at the quick and test presets missing runs are trained here.
  */
 export async function sedRuns(
