@@ -7,7 +7,7 @@
 // - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
 // - backward to the input embedding only (centroids) skips every weight-gradient matmul.
 import * as tf from "@tensorflow/tfjs";
-import type { Layout } from "./params";
+import { type Layout, paramView } from "./params";
 
 const LN_EPS = 1e-5;
 
@@ -54,17 +54,11 @@ export interface EngineWeights {
   pos: tf.Tensor2D;
 }
 
-function view(layout: Layout, theta: Float32Array, name: string): Float32Array {
-  const s = layout.byName.get(name);
-  if (!s) throw new Error(`unknown parameter ${name}`);
-  return theta.subarray(s.offset, s.offset + s.size);
-}
-
 /** Builds the engine's weight tensors from theta (dispose with `disposeWeights`). */
 export function engineWeights(layout: Layout, theta: Float32Array): EngineWeights {
   const { d, nHeads, layers } = layout.sizes;
   const qs = 1 / Math.sqrt(d / nHeads);
-  const v = (n: string) => view(layout, theta, n);
+  const v = (n: string) => paramView(layout, theta, n);
   const t1 = (n: string) => tf.tensor1d(v(n));
   const t2 = (n: string, shape: [number, number]) => tf.tensor2d(v(n), shape);
   const out: EngineWeights = {
@@ -470,16 +464,8 @@ export function engineBackward(
 function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Float32Array): void {
   const { d, nHeads } = layout.sizes;
   const qs = 1 / Math.sqrt(d / nHeads);
-  const put = (name: string, t: tf.Tensor) => {
-    const s = layout.byName.get(name);
-    if (!s) throw new Error(`unknown parameter ${name}`);
-    out.set(t.dataSync(), s.offset);
-  };
-  const at = (name: string) => {
-    const s = layout.byName.get(name);
-    if (!s) throw new Error(`unknown parameter ${name}`);
-    return out.subarray(s.offset, s.offset + s.size);
-  };
+  const at = (name: string) => paramView(layout, out, name);
+  const put = (name: string, t: tf.Tensor) => at(name).set(t.dataSync());
   g.layers.forEach((L, i) => {
     const pre = `layers.${i}.`;
     if (!L.ln1g || !L.ln1b || !L.wqkv || !L.bqkv)
