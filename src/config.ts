@@ -1,4 +1,5 @@
 // Training configuration: one record with defaults, named presets and validation (the one place for it).
+import type { AdamWConfig } from "./optim";
 import { makeTask, type Task } from "./tasks";
 
 export const PRESETS = ["paper", "quick", "test"] as const;
@@ -55,7 +56,7 @@ const SED_TEST: Partial<SedConfig> = {
 };
 export type PresetName = (typeof PRESETS)[number];
 
-export interface TrainConfig {
+export interface TrainConfig extends AdamWConfig {
   preset: PresetName;
   /** Built-in operation (add, sub, mul, sq_sum) or undefined when `expr` is given. */
   op?: string;
@@ -72,14 +73,8 @@ export interface TrainConfig {
   layers: number;
   /** Start every encoder layer from the same weights, as nn.TransformerEncoder's deep copy does. */
   copyLayerInit: boolean;
-  // Optimisation.
+  // Optimisation (AdamW settings come from AdamWConfig).
   batch: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  clip: number;
   maxSteps: number;
   /** Eval/checkpoint spacing c in steps (the SED row spacing too). */
   checkpointEvery: number;
