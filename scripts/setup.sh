@@ -68,6 +68,30 @@ else
   die "Jupyter (nbconvert + nbclient + ipykernel) was not found." "${how[@]}"
 fi
 
+# --- 2b. Test extras (Debian, as root): headless Chromium for the browser tests, the classic Jupyter Notebook server
+# for the UI test, and Slurm + munge for the single-node cluster test. Optional for users: without them those tests
+# skip with a message saying what is missing. SEDLAB_SKIP_TEST_EXTRAS=1 skips this step.
+TEST_EXTRAS=(chromium jupyter-notebook slurm-wlm munge)
+if [[ "${SEDLAB_SKIP_TEST_EXTRAS:-0}" == 1 ]]; then
+  say "test extras: skipped (SEDLAB_SKIP_TEST_EXTRAS=1)"
+else
+  missing=()
+  for pkg in "${TEST_EXTRAS[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    say "test extras: ${TEST_EXTRAS[*]} present"
+  elif [[ -f /etc/debian_version ]] && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "test extras: missing ${missing[*]} -> apt-get install"
+    t0=$SECONDS
+    apt_retry update -q || die "apt-get update failed"
+    apt_retry install -y -q --no-install-recommends "${missing[@]}" || die "apt-get install ${missing[*]} failed"
+    say "test extras: installed in $((SECONDS - t0)) s"
+  else
+    say "test extras: missing ${missing[*]} (not root on Debian: the browser and Slurm tests will skip and say so)"
+  fi
+fi
+
 # --- 3. npm dependencies ------------------------------------------------------------------------------------------
 stamp="node_modules/.package-lock.json"
 why=""
