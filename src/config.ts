@@ -56,6 +56,35 @@ const SED_TEST: Partial<SedConfig> = {
 };
 export type PresetName = (typeof PRESETS)[number];
 
+export const INTERVENTION_MODES = [
+  "control",
+  "remove-sed",
+  "keep-sed",
+  "remove-random",
+  "keep-random",
+] as const;
+
+/**
+ * Causal intervention on the attention group (paper §5): each step, keep or remove the rank-k component of its
+ * clipped gradient (projection "gradient", the paper's proper method) or of its AdamW displacement ("update",
+ * the original method, moments untouched), in the SED subspace of the last W applied rows or a fresh random one.
+ */
+export interface InterventionConfig {
+  mode: (typeof INTERVENTION_MODES)[number];
+  projection: "gradient" | "update";
+  /** k, the subspace's rank. */
+  rank: number;
+  /** W: rows in the SED buffer, and natural (unprojected) steps before the first projection. */
+  window: number;
+}
+
+export const INTERVENTION_DEFAULTS: InterventionConfig = {
+  mode: "control",
+  projection: "gradient",
+  rank: 3,
+  window: 20,
+};
+
 export interface TrainConfig extends AdamWConfig {
   preset: PresetName;
   /** Built-in operation (add, sub, mul, sq_sum) or undefined when `expr` is given. */
@@ -84,6 +113,8 @@ export interface TrainConfig extends AdamWConfig {
   saveEvery: number;
   /** SED diagnostics; absent = off. */
   sed?: SedConfig;
+  /** Causal intervention on the attention gradient or update; absent = none. */
+  intervention?: InterventionConfig;
 }
 
 const PAPER: Omit<TrainConfig, "op" | "expr" | "seed"> = {
@@ -131,10 +162,12 @@ const PRESET_VALUES: Record<PresetName, Partial<TrainConfig>> = {
   },
 };
 
-export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed"> & {
+export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed" | "intervention"> & {
   preset?: PresetName;
   /** true: diagnostics with the preset's defaults; an object: those defaults overridden. */
   sed?: boolean | Partial<SedConfig>;
+  /** true: the defaults (mode control); an object: those defaults overridden, e.g. {mode: "keep-sed"}. */
+  intervention?: boolean | Partial<InterventionConfig>;
 };
 
 function rejectUnknown(obj: object, known: string[], where: string): void {
@@ -152,18 +185,27 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   const preset = overrides.preset ?? "paper";
   if (!PRESETS.includes(preset))
     throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
-  const { sed, ...rest } = overrides;
+  const { sed, intervention, ...rest } = overrides;
   // A typo (say `weightdecay`) would otherwise be ignored by training yet still change the run id.
   rejectUnknown(rest, [...Object.keys(PAPER), "op", "expr", "seed", "preset"], "config");
   if (sed && sed !== true) rejectUnknown(sed, Object.keys(SED_DEFAULTS), "config.sed");
+  if (intervention && intervention !== true) {
+    rejectUnknown(intervention, Object.keys(INTERVENTION_DEFAULTS), "config.intervention");
+  }
   const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
   const cfg = { seed: 42, ...PAPER, ...PRESET_VALUES[preset], ...defined, preset } as TrainConfig;
   delete cfg.sed;
+  delete cfg.intervention;
   if (sed) {
     const given = Object.fromEntries(
       Object.entries(sed === true ? {} : sed).filter(([, v]) => v !== undefined),
     );
     cfg.sed = { ...SED_DEFAULTS, ...(preset === "test" ? SED_TEST : {}), ...given };
+  }
+  if (intervention) {
+    const given = intervention === true ? {} : intervention;
+    const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+    cfg.intervention = { ...INTERVENTION_DEFAULTS, ...defined };
   }
   if (cfg.op === undefined && cfg.expr === undefined) cfg.op = "add";
   validateConfig(cfg);
@@ -205,6 +247,7 @@ export function validateConfig(c: TrainConfig): Task {
     throw new Error(`config.frac (train fraction) must be strictly between 0 and 1, got ${c.frac}`);
   }
   if (c.sed) validateSed(c.sed, c.checkpointEvery);
+  if (c.intervention) validateIntervention(c.intervention);
   return makeTask({ op: c.op, expr: c.expr, p: c.p });
 }
 
@@ -231,6 +274,28 @@ function validateSed(s: SedConfig, checkpointEvery: number): void {
   if (!Array.isArray(s.windows) || s.windows.some((w) => !Number.isInteger(w) || w < 1)) {
     throw new Error(
       `config.sed.windows must be a list of positive integers, got ${JSON.stringify(s.windows)}`,
+    );
+  }
+}
+
+function validateIntervention(v: InterventionConfig): void {
+  if (!INTERVENTION_MODES.includes(v.mode)) {
+    throw new Error(
+      `config.intervention.mode must be one of ${INTERVENTION_MODES.join(", ")}, got ${JSON.stringify(v.mode)}`,
+    );
+  }
+  if (v.projection !== "gradient" && v.projection !== "update") {
+    throw new Error(
+      `config.intervention.projection must be "gradient" or "update", got ${JSON.stringify(v.projection)}`,
+    );
+  }
+  for (const k of ["rank", "window"] as const) {
+    if (!Number.isInteger(v[k]) || v[k] < 1)
+      throw new Error(`config.intervention.${k} must be a positive integer, got ${v[k]}`);
+  }
+  if (v.mode.endsWith("-sed") && v.rank > v.window) {
+    throw new Error(
+      `config.intervention.rank (${v.rank}) cannot exceed its window (${v.window}): a window of W rows spans at most W directions`,
     );
   }
 }

@@ -119,6 +119,59 @@ export function dot(a: Vec, b: Vec): number {
   return s0 + s1 + (s2 + s3);
 }
 
+/**
+ * rows_t · x for every row, four rows per pass over x (x is read once per four rows), each accumulated in
+ * float64 in index order. Not bitwise equal to dot(), which splits the sum into four partial sums.
+ */
+export function dots(rows: readonly Vec[], x: Vec): Float64Array {
+  const n = x.length;
+  const out = new Float64Array(rows.length);
+  for (const r of rows)
+    if (r.length !== n) throw new RangeError(`dots: lengths differ (${r.length} vs ${n})`);
+  let t = 0;
+  for (; t + 4 <= rows.length; t += 4) {
+    const [a, b, c, d] = [rows[t], rows[t + 1], rows[t + 2], rows[t + 3]];
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[i];
+      s0 += a[i] * xi;
+      s1 += b[i] * xi;
+      s2 += c[i] * xi;
+      s3 += d[i] * xi;
+    }
+    out[t] = s0;
+    out[t + 1] = s1;
+    out[t + 2] = s2;
+    out[t + 3] = s3;
+  }
+  for (; t < rows.length; t++) {
+    const r = rows[t];
+    let s = 0;
+    for (let i = 0; i < n; i++) s += r[i] * x[i];
+    out[t] = s;
+  }
+  return out;
+}
+
+/** acc ← acc + Σ_t coef_t · rows_t, four rows per pass over acc; returns acc. */
+export function combine(rows: readonly Vec[], coef: ArrayLike<number>, acc: Float64Array): Float64Array {
+  const n = acc.length;
+  for (const r of rows)
+    if (r.length !== n) throw new RangeError(`combine: lengths differ (${r.length} vs ${n})`);
+  const live = rows.map((r, t) => ({ r, c: coef[t] })).filter((x) => x.c !== 0);
+  let t = 0;
+  for (; t + 4 <= live.length; t += 4) {
+    const [a, b, c, d] = [live[t].r, live[t + 1].r, live[t + 2].r, live[t + 3].r];
+    const [ca, cb, cc, cd] = [live[t].c, live[t + 1].c, live[t + 2].c, live[t + 3].c];
+    for (let i = 0; i < n; i++) acc[i] += ca * a[i] + cb * b[i] + cc * c[i] + cd * d[i];
+  }
+  for (; t < live.length; t++) axpy(live[t].c, live[t].r, acc);
+  return acc;
+}
+
 export function norm(a: Vec): number {
   return Math.sqrt(dot(a, a));
 }

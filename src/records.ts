@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic";
-import { canonicalJson, makeConfig, overridesOf, type TrainConfig } from "./config";
+import { canonicalJson, INTERVENTION_DEFAULTS, makeConfig, overridesOf, type TrainConfig } from "./config";
 import { runsDir } from "./paths";
 
 export const RECORD_SCHEMA = "sedlab.run";
@@ -64,6 +64,13 @@ export function runId(c: TrainConfig): string {
   if (c.sed && canonicalJson(c.sed) === canonicalJson(makeConfig({ preset: c.preset, sed: true }).sed)) {
     delete extra.sed;
     id += "_sed";
+  }
+  // Interventions are named by mode (plus projection and rank when not the defaults), e.g. "_keep-sed".
+  if (c.intervention) {
+    const { mode, projection, rank, ...other } = c.intervention;
+    const { mode: _m, projection: _p, rank: _r, ...otherDefault } = INTERVENTION_DEFAULTS;
+    id += `_${mode}${projection === "update" ? "-update" : ""}${rank === INTERVENTION_DEFAULTS.rank ? "" : `-r${rank}`}`;
+    if (canonicalJson(other) === canonicalJson(otherDefault)) delete extra.intervention;
   }
   if (c.expr !== undefined) id += `_${hash(c.expr)}`;
   if (Object.keys(extra).length > 0) id += `_${hash(canonicalJson(extra))}`;

@@ -118,8 +118,42 @@ export class Rng {
     }
   }
 
+  /** Same deviates as calling normal() out.length times, but in pairs without per-call overhead (~2× faster). */
   fillNormal(out: Float32Array, std = 1): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal() * std;
+    const n = out.length;
+    let i = 0;
+    if (n > 0 && this.spare !== null) out[i++] = this.normal() * std;
+    const TWO_PI = 2 * Math.PI;
+    for (; i + 1 < n; i += 2) {
+      const u1 = 1 - this.next();
+      const u2 = this.next();
+      const r = Math.sqrt(-2 * Math.log(u1));
+      const theta = TWO_PI * u2;
+      out[i] = r * Math.cos(theta) * std;
+      out[i + 1] = r * Math.sin(theta) * std;
+    }
+    if (i < n) out[i] = this.normal() * std;
+    return out;
+  }
+
+  /**
+   * Standard normals by Marsaglia's polar method on 24-bit uniforms (float32 precision): no trigonometry and one
+   * u32 per uniform, ~3× faster than fillNormal, for bulk draws such as a fresh random frame every step. A
+   * different stream from fillNormal; leaves no spare deviate.
+   */
+  fillNormalPolar(out: Float32Array): Float32Array {
+    const n = out.length;
+    const U = 2 ** -23; // (u32 >>> 8) · 2^-23 − 1 ∈ [−1, 1)
+    let i = 0;
+    while (i < n) {
+      const x = (this.u32() >>> 8) * U - 1;
+      const y = (this.u32() >>> 8) * U - 1;
+      const s = x * x + y * y;
+      if (s >= 1 || s === 0) continue;
+      const f = Math.sqrt((-2 * Math.log(s)) / s);
+      out[i++] = x * f;
+      if (i < n) out[i++] = y * f;
+    }
     return out;
   }
 

@@ -126,8 +126,12 @@ export function spectralGap(
 
 export interface RowWindowState {
   json: { kind: "RowWindow"; version: 1; capacity: number; length: number; size: number; pushes: number };
-  /** rows: the window's rows, oldest first, concatenated (size × length). */
-  arrays: { rows: Float32Array };
+  /**
+   * rows: the window's rows, oldest first, concatenated (size × length); gram (optional): the size × size Gram
+   * matrix in that order, its float64 bits carried in a Float32Array of twice the length. Saved because pushes
+   * with `known` dots make it differ (in the last bits) from a recomputation.
+   */
+  arrays: { rows: Float32Array; gram?: Float32Array };
 }
 
 /**
@@ -170,14 +174,36 @@ export class RowWindow {
     return this.total;
   }
 
-  push(row: Vec): void {
+  /**
+   * Append a row, evicting the oldest when full. `known` supplies the new row's dot products with the current
+   * rows (chronological order, as rows()) and its squared norm when the caller already has them (e.g. from a
+   * projection): the push then costs one copy instead of W dot products. Without it the Gram entries equal
+   * a fresh gram() bitwise.
+   */
+  push(row: Vec, known?: { dots: ArrayLike<number>; self: number }): void {
     if (row.length !== this.length) {
       throw new RangeError(`RowWindow.push: row has length ${row.length}, expected ${this.length}`);
     }
     const s = this.head;
-    this.views[s].set(row);
-    this.slots[s] = this.views[s];
-    gramUpdate(this.G, this.slots, s);
+    if (known) {
+      if (known.dots.length !== this.count) {
+        throw new RangeError(`RowWindow.push: ${known.dots.length} known dots for ${this.count} rows`);
+      }
+      const c = this.capacity;
+      const idx = this.order();
+      idx.forEach((slot, t) => {
+        if (slot === s) return; // the row being evicted
+        this.G[s * c + slot] = known.dots[t];
+        this.G[slot * c + s] = known.dots[t];
+      });
+      this.G[s * c + s] = known.self;
+      this.views[s].set(row);
+      this.slots[s] = this.views[s];
+    } else {
+      this.views[s].set(row);
+      this.slots[s] = this.views[s];
+      gramUpdate(this.G, this.slots, s);
+    }
     this.head = (s + 1) % this.capacity;
     this.count = Math.min(this.count + 1, this.capacity);
     this.total++;
@@ -213,7 +239,7 @@ export class RowWindow {
     return svdFromGram(this.gram(opts.last), this.rows(opts.last), k, opts);
   }
 
-  /** Checkpointable snapshot (rows copied); the Gram matrix is rebuilt on restore, bitwise identical. */
+  /** Checkpointable snapshot (rows and Gram matrix copied); restore gives back the identical window. */
   state(): RowWindowState {
     const rows = new Float32Array(this.count * this.length);
     this.rows().forEach((r, i) => {
@@ -227,7 +253,7 @@ export class RowWindow {
       size: this.count,
       pushes: this.total,
     };
-    return { json, arrays: { rows } };
+    return { json, arrays: { rows, gram: new Float32Array(this.gram().buffer) } };
   }
 
   /** Replace this window's contents with a snapshot taken from a window of the same capacity and length. */
@@ -246,12 +272,21 @@ export class RowWindow {
     if (!(rows instanceof Float32Array) || rows.length !== j.size * this.length) {
       bad(`rows must be a Float32Array of length ${j.size * this.length}`);
     }
+    const saved = st.arrays.gram;
+    if (saved !== undefined && (!(saved instanceof Float32Array) || saved.length !== 2 * j.size * j.size)) {
+      bad(`gram must be a Float32Array of length ${2 * j.size * j.size} (float64 bits)`);
+    }
     this.slots.fill(undefined);
     this.G.fill(0);
     for (let s = 0; s < j.size; s++) {
       this.views[s].set(rows.subarray(s * this.length, (s + 1) * this.length));
       this.slots[s] = this.views[s];
-      gramUpdate(this.G, this.slots, s);
+      if (!saved) gramUpdate(this.G, this.slots, s);
+    }
+    if (saved) {
+      const g = new Float64Array(saved.slice().buffer); // copy: the view may not be 8-byte aligned
+      const c = this.capacity;
+      for (let a = 0; a < j.size; a++) for (let b = 0; b < j.size; b++) this.G[a * c + b] = g[a * j.size + b];
     }
     this.count = j.size;
     this.head = j.size % this.capacity;

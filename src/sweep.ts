@@ -11,6 +11,7 @@ import { initBackend } from "./backend";
 import { checkpointPath, loadCheckpoint, removeCheckpoint } from "./checkpoint";
 import {
   type ConfigOverrides,
+  INTERVENTION_DEFAULTS,
   makeConfig,
   PRESETS,
   type PresetName,
@@ -91,6 +92,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 const OPTIONAL_FIELDS: Record<string, Record<string, unknown>> = {
   sed: SED_DEFAULTS as unknown as Record<string, unknown>,
+  intervention: INTERVENTION_DEFAULTS as unknown as Record<string, unknown>,
 };
 
 /** A value of the same JSON type as `like` (the default), or an error naming the field. */

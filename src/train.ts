@@ -14,6 +14,7 @@ import {
   engineLossAndGrad,
   engineWeights,
 } from "./engine";
+import { interventionObserver } from "./intervention";
 import { adamwStep, newAdamWState, type StepHooks } from "./optim";
 import { initTheta, type Layout, makeLayout } from "./params";
 import { checkpointsDir, packageVersion } from "./paths";
@@ -163,7 +164,11 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     layers: config.layers,
   });
   // The config decides the diagnostics, so a record always says what was measured.
-  const observers = [...(config.sed ? [sedObserver()] : []), ...(opts.observers ?? [])];
+  const observers = [
+    ...(config.sed ? [sedObserver()] : []),
+    ...(config.intervention ? [interventionObserver()] : []),
+    ...(opts.observers ?? []),
+  ];
   const ckDir = opts.checkpointDir === undefined ? checkpointsDir() : opts.checkpointDir;
   const ckPath = ckDir ? checkpointPath(ckDir, id) : null;
 

@@ -1,0 +1,307 @@
+// Causal interventions (paper §5, the author's sed_intervention_grad.py / sed_intervention.py): each step,
+// replace the attention group's clipped gradient g (or, with projection "update", its AdamW displacement) by
+// its projection onto — or away from — a rank-k subspace: the SED subspace of the last W applied rows, or a
+// fresh random one. Everything else trains as usual.
+import type { InterventionConfig } from "./config";
+import { combine, dot, dots, principalAngles, symmetricEigen } from "./linalg";
+import type { GradHookContext, UpdateHookContext } from "./optim";
+import { groupRange, type Range } from "./params";
+import { Rng, type RngState } from "./rng";
+import { RANK_RTOL, RowWindow, type RowWindowState } from "./sed";
+import type { TrainObserver } from "./train";
+
+/** A rank-k projection done implicitly through the window's rows (see projectOnWindow). */
+export interface WindowProjection {
+  /** Coefficients β over the window's rows (oldest first): the kept part of g is Σ_t β_t r_t. */
+  beta: Float64Array;
+  /** ‖VVᵀg‖ / ‖g‖ (0 when g is 0). */
+  keptFraction: number;
+  /** The output's dot products with the window's rows and its squared norm: a free RowWindow.push. */
+  applied: { dots: Float64Array; self: number };
+}
+
+/**
+ * Project g onto the span of the top-k right singular vectors of the window's rows without forming them:
+ * with G = RRᵀ = UΛUᵀ, v_j = Rᵀu_j/√λ_j, so VVᵀg = Rᵀβ with β = Σ_j u_j (u_j·Rg)/λ_j. Two passes over the W
+ * rows (Rg, then Rᵀβ) instead of k·W·P to build V; the output's Gram entries follow from G (keep: Gβ;
+ * remove: Rg − Gβ). Writes into `out` (may alias g): keep → VVᵀg, remove → g − VVᵀg.
+ */
+export function projectOnWindow(
+  window: RowWindow,
+  k: number,
+  g: Float32Array,
+  mode: "keep" | "remove",
+  out: Float32Array = g,
+): WindowProjection {
+  const rows = window.rows();
+  const w = rows.length;
+  const G = window.gram();
+  const { values, vectors } = symmetricEigen(G, w);
+  let trace = 0;
+  for (let i = 0; i < w; i++) trace += G[i * w + i];
+  const h = dots(rows, g);
+  const beta = new Float64Array(w);
+  for (let j = 0; j < Math.min(k, w); j++) {
+    const lam = values[j];
+    if (!(lam > RANK_RTOL * trace && lam > 0)) break; // below the rank tolerance: not a direction
+    let c = 0;
+    for (let t = 0; t < w; t++) c += vectors[t * w + j] * h[t];
+    c /= lam;
+    for (let t = 0; t < w; t++) beta[t] += vectors[t * w + j] * c;
+  }
+  const Gbeta = new Float64Array(w);
+  let kept2 = 0;
+  for (let s = 0; s < w; s++) {
+    for (let t = 0; t < w; t++) Gbeta[s] += G[s * w + t] * beta[t];
+    kept2 += beta[s] * Gbeta[s];
+  }
+  const gNorm2 = dot(g, g);
+  const acc = combine(rows, beta, new Float64Array(g.length));
+  const keep = mode === "keep";
+  let self = 0;
+  for (let i = 0; i < g.length; i++) {
+    const x = keep ? acc[i] : g[i] - acc[i];
+    out[i] = x;
+    self += out[i] * out[i]; // of the stored (float32) value
+  }
+  const appliedDots = keep ? Gbeta : h.map((x, t) => x - Gbeta[t]);
+  return {
+    beta,
+    keptFraction: gNorm2 > 0 ? Math.sqrt(Math.max(kept2, 0) / gNorm2) : 0,
+    applied: { dots: appliedDots, self },
+  };
+}
+
+/**
+ * keep → QQᵀg, remove → g − QQᵀg where Q is the orthonormal frame of the k Gaussian columns Z (QR of Z, as the
+ * author's script draws it) — computed as Z(ZᵀZ)⁻¹Zᵀg, the same projector, without orthonormalising Z.
+ * `z` holds the k columns of length P back to back. In place on g; returns ‖QQᵀg‖/‖g‖.
+ */
+export function projectOnGaussian(
+  z: Float32Array,
+  k: number,
+  g: Float32Array,
+  mode: "keep" | "remove",
+): number {
+  const P = g.length;
+  if (z.length !== k * P)
+    throw new RangeError(`projectOnGaussian: z has ${z.length} entries, expected ${k}×${P}`);
+  const Z = Array.from({ length: k }, (_, j) => z.subarray(j * P, (j + 1) * P));
+  const c = dots(Z, g);
+  const M = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    const row = dots(Z.slice(j), Z[j]);
+    for (let i = j; i < k; i++) {
+      M[j * k + i] = row[i - j];
+      M[i * k + j] = row[i - j];
+    }
+  }
+  const a = solveSpd(M, c, k);
+  const acc = combine(Z, a, new Float64Array(P));
+  const gNorm2 = dot(g, g);
+  if (mode === "keep") for (let i = 0; i < P; i++) g[i] = acc[i];
+  else for (let i = 0; i < P; i++) g[i] -= acc[i];
+  let kept2 = 0;
+  for (let j = 0; j < k; j++) kept2 += a[j] * c[j]; // ‖Za‖² = aᵀZᵀZa = aᵀc
+  return gNorm2 > 0 ? Math.sqrt(Math.max(kept2, 0) / gNorm2) : 0;
+}
+
+/** Solve M x = b for a symmetric positive definite k×k M by Cholesky (float64). */
+function solveSpd(M: Float64Array, b: ArrayLike<number>, k: number): Float64Array {
+  const L = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = M[i * k + j];
+      for (let r = 0; r < j; r++) s -= L[i * k + r] * L[j * k + r];
+      if (i === j) {
+        if (!(s > 0)) throw new Error("projectOnGaussian: Gaussian frame is rank deficient");
+        L[i * k + i] = Math.sqrt(s);
+      } else L[i * k + j] = s / L[j * k + j];
+    }
+  }
+  const y = new Float64Array(k);
+  for (let i = 0; i < k; i++) {
+    let s = b[i];
+    for (let r = 0; r < i; r++) s -= L[i * k + r] * y[r];
+    y[i] = s / L[i * k + i];
+  }
+  const x = new Float64Array(k);
+  for (let i = k - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let r = i + 1; r < k; r++) s -= L[r * k + i] * x[r];
+    x[i] = s / L[i * k + i];
+  }
+  return x;
+}
+
+export interface DriftPoint {
+  step: number;
+  /** Principal angles (degrees, ascending) between the first SED basis and the one the next step uses. */
+  anglesDeg: number[];
+}
+
+export interface KeptPoint {
+  step: number;
+  /** Mean over the steps since the previous eval of ‖VVᵀg‖/‖g‖ (the share of the row inside the subspace). */
+  keptFraction: number;
+}
+
+/** `record.intervention`: what the hook did, for the notebook and the overhead check. */
+export interface InterventionResult {
+  mode: InterventionConfig["mode"];
+  projection: InterventionConfig["projection"];
+  rank: number;
+  /** First step whose row was projected (after W natural rows), or null. */
+  firstProjectedStep: number | null;
+  projectedSteps: number;
+  /** SED modes: how far the basis moves from the first one (the author's code suggests it freezes). */
+  drift: DriftPoint[];
+  kept: KeptPoint[];
+  /** Seconds spent in the hook (projection, SVD, random frames): the intervention's overhead. */
+  hookSeconds: number;
+}
+
+interface SavedState {
+  seen: number;
+  window: RowWindowState["json"] | null;
+  rng: RngState;
+  result: InterventionResult;
+  keptSum: number;
+  keptCount: number;
+}
+
+/** The observer for `config.intervention`; its result lands in `record.intervention`. */
+export function interventionObserver(): TrainObserver {
+  let cfg: InterventionConfig;
+  let attn: Range;
+  /** SED modes only: the last W applied rows. */
+  let window: RowWindow | undefined;
+  /** Rows seen (natural or projected). */
+  let seen = 0;
+  let rng: Rng;
+  /** Random modes: the k Gaussian columns drawn each step. */
+  let frame: Float32Array;
+  let firstBasis: Float32Array[] | undefined;
+  let keptSum = 0;
+  let keptCount = 0;
+  let result: InterventionResult;
+  const keepOrRemove = (): "keep" | "remove" => (cfg.mode.startsWith("keep") ? "keep" : "remove");
+
+  /** Replace `row` (a live view) by its projection and remember the applied row. */
+  /** Returns whether the row was changed (false for control and during the warm-up). */
+  const apply = (step: number, row: Float32Array): boolean => {
+    if (cfg.mode === "control") return false;
+    const t0 = performance.now();
+    // Natural rows until W have been seen (random modes too, as the author's script does).
+    const warm = seen >= cfg.window;
+    if (!warm) window?.push(row);
+    else {
+      let kept: number;
+      if (window) {
+        firstBasis ??= window.svd(cfg.rank).basis;
+        const proj = projectOnWindow(window, cfg.rank, row, keepOrRemove());
+        kept = proj.keptFraction;
+        window.push(row, proj.applied); // the buffer holds the rows actually applied
+      } else {
+        kept = projectOnGaussian(rng.fillNormalPolar(frame), cfg.rank, row, keepOrRemove());
+      }
+      result.firstProjectedStep ??= step;
+      result.projectedSteps += 1;
+      keptSum += kept;
+      keptCount += 1;
+    }
+    seen += 1;
+    result.hookSeconds += (performance.now() - t0) / 1000;
+    return warm;
+  };
+
+  return {
+    name: "intervention",
+    setup({ config, layout }) {
+      if (!config.intervention) throw new Error("interventionObserver needs config.intervention");
+      cfg = config.intervention;
+      attn = groupRange(layout, "attn");
+      const sed = cfg.mode === "keep-sed" || cfg.mode === "remove-sed";
+      window = sed ? new RowWindow(cfg.window, attn.end - attn.start) : undefined;
+      // Own stream, so the frames never change the training run's other randomness.
+      rng = new Rng(config.seed).fork("intervention");
+      frame = new Float32Array(cfg.mode.endsWith("-random") ? cfg.rank * (attn.end - attn.start) : 0);
+      result = {
+        mode: cfg.mode,
+        projection: cfg.projection,
+        rank: cfg.rank,
+        firstProjectedStep: null,
+        projectedSteps: 0,
+        drift: [],
+        kept: [],
+        hookSeconds: 0,
+      };
+    },
+    hooks: {
+      onGrad(ctx: GradHookContext) {
+        if (cfg.projection === "gradient") apply(ctx.step, ctx.grad("attn"));
+      },
+      onUpdate(ctx: UpdateHookContext) {
+        if (cfg.projection !== "update") return;
+        // Project the attention displacement (weight decay included) and write θ_before + projected back;
+        // Adam's moments keep the natural gradient (the suspected source of the paper's artefact).
+        const before = ctx.before.subarray(attn.start, attn.end);
+        const after = ctx.after.subarray(attn.start, attn.end);
+        const delta = new Float32Array(after.length);
+        for (let i = 0; i < delta.length; i++) delta[i] = after[i] - before[i];
+        if (apply(ctx.step, delta)) for (let i = 0; i < delta.length; i++) after[i] = before[i] + delta[i];
+      },
+    },
+    onEval({ step }) {
+      if (keptCount > 0) {
+        result.kept.push({ step, keptFraction: keptSum / keptCount });
+        keptSum = 0;
+        keptCount = 0;
+      }
+      if (firstBasis && window) {
+        const now = window.svd(cfg.rank).basis;
+        result.drift.push({
+          step,
+          anglesDeg: principalAngles(firstBasis, now).map((a) => (a * 180) / Math.PI),
+        });
+      }
+    },
+    state() {
+      const arrays: Record<string, Float32Array> = {};
+      const ws = window?.state();
+      if (ws) {
+        arrays.rows = ws.arrays.rows;
+        if (ws.arrays.gram) arrays.gram = ws.arrays.gram;
+      }
+      firstBasis?.forEach((v, i) => {
+        arrays[`first${i}`] = v;
+      });
+      const json: SavedState = {
+        seen,
+        window: ws?.json ?? null,
+        rng: rng.state(),
+        result,
+        keptSum,
+        keptCount,
+      };
+      return { json, arrays };
+    },
+    restore({ json, arrays }) {
+      const s = json as SavedState | undefined;
+      if (!s) return;
+      if (s.window && window)
+        window.restore({ json: s.window, arrays: { rows: arrays.rows, gram: arrays.gram } });
+      seen = s.seen;
+      rng = Rng.fromState(s.rng);
+      result = s.result;
+      keptSum = s.keptSum;
+      keptCount = s.keptCount;
+      const first = Object.keys(arrays)
+        .filter((k) => k.startsWith("first"))
+        .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
+        .map((k) => arrays[k]);
+      firstBasis = first.length > 0 ? first : undefined;
+    },
+    result: () => result,
+  };
+}
