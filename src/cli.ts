@@ -2,10 +2,19 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "./backend";
 import { checkpointPath, removeCheckpoint } from "./checkpoint";
-import { type ConfigOverrides, makeConfig, PRESETS, type PresetName, type TrainConfig } from "./config";
+import {
+  type ConfigOverrides,
+  INTERVENTION_MODES,
+  type InterventionConfig,
+  makeConfig,
+  PRESETS,
+  type PresetName,
+  type TrainConfig,
+} from "./config";
 import { checkpointsDir } from "./paths";
 import { formatDuration, terminalProgress } from "./progress";
 import { findRecord, recordPath, runId } from "./records";
+import { collectCommand, slurmCommand } from "./slurm";
 import { sweepCommand, sweepWorker } from "./sweep";
 import { TaskError } from "./tasks";
 import { TrainingError, TrainingInterrupted, train } from "./train";
@@ -16,6 +25,10 @@ Usage:
   sedlab train [options]     train one run and write its record to data/runs/
   sedlab sweep <spec> [--jobs N] [--shard i/n] [--dry-run]
                              train a grid of runs in parallel worker processes (sedlab sweep --help)
+  sedlab slurm <spec> [--results DIR] [--partition P] [--time HH:MM:SS] [--cpus-per-task N] …
+                             write a Slurm job-array script for a sweep (sedlab slurm --help)
+  sedlab collect <spec> [--results DIR]
+                             check that every run of a sweep has a valid record (done / missing / invalid)
   sedlab help                this text
 
 train options:
@@ -31,6 +44,11 @@ train options:
   --checkpoint-every N           eval/checkpoint spacing c (25)
   --sed              record SED diagnostics: update- and gradient-SED of the attention weights (W 20, K 3)
                      and their coupling R_k to the linear centroids, every 200 steps and at the end
+  --intervention MODE  causal intervention on the attention gradient, from step W+1 (paper §5):
+                     ${INTERVENTION_MODES.join(" | ")}
+  --projection P     gradient (default: project the clipped gradient before AdamW) | update (project the
+                     AdamW displacement instead, moments untouched)
+  --rank K           rank of the kept/removed subspace (default 3)
   --force            retrain even if a valid record for this config exists
   --no-checkpoint    do not write resumable checkpoints
   --out DIR          folder for the run record (default data/runs)
@@ -47,6 +65,10 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(rest);
       case "sweep":
         return await sweepCommand(rest);
+      case "slurm":
+        return slurmCommand(rest);
+      case "collect":
+        return collectCommand(rest);
       case "_worker": // internal: a sweep's worker process
         return await sweepWorker();
       case undefined:
@@ -104,6 +126,9 @@ export function parseTrainArgs(args: string[]): {
         batch: { type: "string" },
         "checkpoint-every": { type: "string" },
         sed: { type: "boolean" },
+        intervention: { type: "string" },
+        projection: { type: "string" },
+        rank: { type: "string" },
         force: { type: "boolean" },
         "no-checkpoint": { type: "boolean" },
         out: { type: "string" },
@@ -133,6 +158,7 @@ export function parseTrainArgs(args: string[]): {
     batch: num("batch", s("batch"), true),
     checkpointEvery: num("checkpoint-every", s("checkpoint-every"), true),
     sed: values.sed === true ? true : undefined,
+    intervention: interventionArgs(s("intervention"), s("projection"), num("rank", s("rank"), true)),
   };
   if (overrides.op !== undefined && overrides.expr !== undefined)
     throw new UsageError("give --op or --expr, not both");
@@ -150,6 +176,23 @@ export function parseTrainArgs(args: string[]): {
     out: s("out"),
     quiet: values.quiet === true,
     help: values.help === true,
+  };
+}
+
+function interventionArgs(
+  mode: string | undefined,
+  projection: string | undefined,
+  rank: number | undefined,
+): ConfigOverrides["intervention"] {
+  if (mode === undefined) {
+    if (projection !== undefined || rank !== undefined)
+      throw new UsageError("--projection and --rank need --intervention MODE");
+    return undefined;
+  }
+  return {
+    mode: mode as InterventionConfig["mode"],
+    projection: projection as InterventionConfig["projection"] | undefined,
+    rank,
   };
 }
 
