@@ -1,5 +1,14 @@
 // Plotly figures built from run records (plain data in, figure spec out). Plotting never trains.
 import { couplingOf, normalisedCurve } from "./analysis";
+import {
+  armOf,
+  type driftCurves,
+  type InterventionRow,
+  MODE_LABEL,
+  MODES,
+  type Mode,
+  type SpeedupRow,
+} from "./causal";
 import { SOURCES, type Source } from "./diagnostics";
 import type { Data, Figure, Layout } from "./nbdisplay";
 import type { RunRecord } from "./records";
@@ -319,4 +328,188 @@ export function epsAblationFigure(
     "ε ablation: peak R_1 vs ε_rel (add, seed 42)",
     "ε_rel (× ‖θ_attn‖)",
   );
+}
+
+// --- Causal interventions (notebook 04) ---
+
+const MODE_COLORS: Record<Mode, string> = {
+  control: "#444",
+  "remove-sed": "#ff7f0e",
+  "keep-sed": "#1f77b4",
+  "remove-random": "#bcbd22",
+  "keep-random": "#17becf",
+};
+
+/** Grok step of every run per mode (one marker per seed), one trace per arm (op, projection, …). */
+export function grokStepsByMode(rows: InterventionRow[], title = "Grok step per intervention mode"): Figure {
+  const arms = [...new Set(rows.map(armOf))];
+  return {
+    data: arms.map((arm) => {
+      const rs = rows.filter((r) => armOf(r) === arm);
+      return {
+        x: rs.map((r) => MODE_LABEL[r.mode]),
+        y: rs.map((r) => r.grokStep ?? r.steps),
+        text: rs.map((r) => `seed ${r.seed}${r.grokStep === null ? ` (no grok by ${r.steps})` : ""}`),
+        name: arm,
+        mode: "markers" as const,
+        type: "scatter" as const,
+        marker: { size: 10, symbol: rs.map((r) => (r.grokStep === null ? "triangle-up-open" : "circle")) },
+        hovertemplate: "%{x}<br>grok step %{y}<br>%{text}<extra>%{fullData.name}</extra>",
+      };
+    }),
+    layout: {
+      title: { text: title },
+      xaxis: {
+        title: { text: "mode" },
+        categoryorder: "array",
+        categoryarray: MODES.map((m) => MODE_LABEL[m]),
+      },
+      yaxis: { title: { text: "grok step (test accuracy ≥ 0.5)" }, rangemode: "tozero" },
+      scattermode: "group",
+      height: 450,
+      legend: { orientation: "h", y: -0.2 },
+    } as Layout,
+  };
+}
+
+/** Speed-up over control per mode (bars, ours) with the paper's published values as diamonds. */
+export function speedupBars(rows: SpeedupRow[], title = "Speed-up of grokking over control"): Figure {
+  const arms = [...new Set(rows.map((r) => `${r.op}, ${r.projection} projection`))];
+  const data: Data[] = arms.map((arm) => {
+    const rs = rows.filter((r) => `${r.op}, ${r.projection} projection` === arm);
+    return {
+      type: "bar" as const,
+      name: arm,
+      x: rs.map((r) => MODE_LABEL[r.mode]),
+      y: rs.map((r) => r.speedup),
+      hovertemplate: "%{x}: %{y:.2f}×<extra>%{fullData.name}</extra>",
+    };
+  });
+  const paper = rows.filter((r) => r.paperSpeedup !== null);
+  if (paper.length) {
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      name: "paper",
+      x: paper.map((r) => MODE_LABEL[r.mode]),
+      y: paper.map((r) => r.paperSpeedup),
+      text: paper.map((r) => `${r.op}, ${r.projection} projection`),
+      marker: { symbol: "diamond", size: 12, color: "#000" },
+      hovertemplate: "paper %{text}: %{y:.2f}×<extra></extra>",
+    });
+  }
+  return {
+    data,
+    layout: {
+      title: { text: title },
+      barmode: "group",
+      xaxis: { categoryorder: "array", categoryarray: MODES.map((m) => MODE_LABEL[m]) },
+      yaxis: { title: { text: "control grok step ÷ grok step" } },
+      shapes: [
+        { type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#888" } },
+      ],
+      height: 450,
+      legend: { orientation: "h", y: -0.2 },
+    },
+  };
+}
+
+/** Test accuracy over training, one colour per mode and one line per seed. */
+export function accuracyByMode(records: RunRecord[], title = "Test accuracy per mode"): Figure {
+  const data: Data[] = [];
+  const shown = new Set<string>();
+  for (const r of records) {
+    const mode = r.config.intervention?.mode ?? "control";
+    data.push({
+      x: r.metrics.map((m) => m.step),
+      y: r.metrics.map((m) => m.testAcc),
+      name: MODE_LABEL[mode],
+      legendgroup: mode,
+      showlegend: !shown.has(mode),
+      mode: "lines",
+      line: { color: MODE_COLORS[mode], width: 1.5 },
+      hovertemplate: `${MODE_LABEL[mode]}, seed ${r.config.seed}<br>step %{x}: %{y:.3f}<extra></extra>`,
+    });
+    shown.add(mode);
+  }
+  return {
+    data,
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
+      height: 420,
+    },
+  };
+}
+
+/** How far the SED basis moves: the largest principal angle between the first basis and the current one. */
+export function driftFigure(
+  curves: ReturnType<typeof driftCurves>,
+  title = "Drift of the SED basis",
+): Figure {
+  return {
+    data: curves.map((c) => ({
+      x: c.step,
+      y: c.maxAngle,
+      name: `${MODE_LABEL[c.mode]}, ${c.op} seed ${c.seed}`,
+      legendgroup: c.mode,
+      mode: "lines" as const,
+      line: { color: MODE_COLORS[c.mode], width: 1.5 },
+    })),
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "largest principal angle to the step-20 basis (°)" }, range: [0, 90] },
+      height: 420,
+    },
+  };
+}
+
+/** keep-random grok step against the kept rank (log axis), with control's mean as a line. */
+export function rankFigure(
+  rows: InterventionRow[],
+  title = "keep-random: grok step vs kept rank (add)",
+): Figure {
+  const kr = rows.filter(
+    (r) => r.mode === "keep-random" && r.weightDecay === 1 && r.projection === "gradient",
+  );
+  const ctrl = rows.filter((r) => r.mode === "control" && r.weightDecay === 1 && r.op === "add");
+  const c = ctrl.length ? ctrl.reduce((s, r) => s + (r.grokStep ?? r.steps), 0) / ctrl.length : null;
+  return {
+    data: [
+      {
+        x: kr.map((r) => r.rank),
+        y: kr.map((r) => r.grokStep ?? r.steps),
+        text: kr.map((r) => `seed ${r.seed}`),
+        mode: "markers",
+        name: "keep-random (one marker per seed)",
+        marker: { size: 10, color: MODE_COLORS["keep-random"] },
+      },
+    ],
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "rank r of the kept random subspace" }, type: "log" },
+      yaxis: { title: { text: "grok step" }, rangemode: "tozero" },
+      shapes:
+        c === null
+          ? []
+          : [
+              {
+                type: "line",
+                xref: "paper",
+                x0: 0,
+                x1: 1,
+                y0: c,
+                y1: c,
+                line: { dash: "dot", color: "#444" },
+              },
+            ],
+      annotations:
+        c === null
+          ? []
+          : [{ xref: "paper", x: 1, y: c, text: "control (mean)", showarrow: false, yanchor: "bottom" }],
+      height: 400,
+    },
+  };
 }

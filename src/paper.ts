@@ -14,4 +14,23 @@ export const PAPER = {
   windowPeakR1: { 1: 648, 20: 212, 40: 140 } as Record<number, number>,
   /** ε ablation (add, seed 42): peak R_1 by ε_rel. */
   epsPeakR1: { 0.001: 221, 0.005: 212, 0.05: 74 } as Record<number, number>,
+  /**
+   * Interventions (mean grok step of seeds 42, 137, 2024 and speed-up over control). Gradient projection: add
+   * only (the mul table was not published). Update projection: only remove-SED's 1.21× was published.
+   */
+  interventions: {
+    gradient: {
+      add: {
+        control: { grok: 3358, speedup: 1.0 },
+        "remove-sed": { grok: 3300, speedup: 1.02 },
+        "keep-sed": { grok: 1525, speedup: 2.2 },
+        "remove-random": { grok: 3358, speedup: 1.0 },
+        "keep-random": { grok: 1425, speedup: 2.36 },
+      },
+    } as Record<string, Record<string, { grok: number; speedup: number }>>,
+    update: { add: { "remove-sed": { speedup: 1.21 } } } as Record<
+      string,
+      Record<string, { speedup: number }>
+    >,
+  },
 };

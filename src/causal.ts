@@ -1,0 +1,273 @@
+// Causal interventions (paper §5): which runs make up the experiment, and pure analysis of their records —
+// grok steps per mode, speed-ups over control, the subspace drift of keep-sed.
+import { join } from "node:path";
+import { formatMeanSd, meanSd } from "./analysis";
+import { INTERVENTION_DEFAULTS, type InterventionConfig, makeConfig, type PresetName } from "./config";
+import { runOrLoad } from "./experiments";
+import type { InterventionResult } from "./intervention";
+import { PAPER } from "./paper";
+import { repoRoot } from "./paths";
+import { findRecord, type RunRecord, runId } from "./records";
+import { expandSpec, loadSpec } from "./sweep";
+import type { Progress } from "./train";
+
+/** The sweep specs of the paper-preset intervention experiments (experiments/ holds the one definition). */
+export const INTERVENTION_SPECS = [
+  "interventions",
+  "interventions-update",
+  "interventions-ablations",
+  "interventions-new-ops",
+] as const;
+
+export type Mode = InterventionConfig["mode"];
+export const MODES: Mode[] = ["control", "remove-sed", "keep-sed", "remove-random", "keep-random"];
+export const MODE_LABEL: Record<Mode, string> = {
+  control: "A control",
+  "remove-sed": "B remove SED",
+  "keep-sed": "C keep SED",
+  "remove-random": "D remove random",
+  "keep-random": "E keep random",
+};
+
+/**
+ * Intervention records. At the paper preset: every run of the specs in experiments/, from the cache only
+ * (`missing` lists the rest). At the quick and test presets: the five modes with gradient projection and the
+ * four with update projection, on add with seed 42, trained here when not cached.
+ */
+export async function interventionRuns(
+  preset: PresetName,
+  opts: { onProgress?: (p: Progress) => void } = {},
+): Promise<{ records: RunRecord[]; missing: string[] }> {
+  const records: RunRecord[] = [];
+  const missing: string[] = [];
+  if (preset === "paper") {
+    for (const name of INTERVENTION_SPECS) {
+      for (const config of expandSpec(loadSpec(join(repoRoot(), "experiments", `${name}.json`)))) {
+        const rec = findRecord(config);
+        if (rec) records.push(rec);
+        else missing.push(runId(config));
+      }
+    }
+    return { records, missing };
+  }
+  const modes: { mode: Mode; projection: "gradient" | "update" }[] = [
+    ...MODES.map((mode) => ({ mode, projection: "gradient" as const })),
+    ...MODES.filter((m) => m !== "control").map((mode) => ({ mode, projection: "update" as const })),
+  ];
+  for (const m of modes) {
+    const config = makeConfig({ preset, op: "add", seed: 42, intervention: m });
+    records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
+  }
+  return { records, missing };
+}
+
+/** One run, flattened for tables and figures. */
+export interface InterventionRow {
+  id: string;
+  op: string;
+  seed: number;
+  mode: Mode;
+  projection: "gradient" | "update";
+  rank: number;
+  weightDecay: number;
+  grokStep: number | null;
+  firstTest98Step: number | null;
+  finalTestAcc: number;
+  steps: number;
+  /** Mean share of the natural row inside the subspace, over the projected steps (null for control). */
+  keptFraction: number | null;
+  /** Mean wall-clock share of the run spent in the projection hook. */
+  hookShare: number | null;
+}
+
+export function interventionOf(r: RunRecord): InterventionResult {
+  const iv = r.intervention as InterventionResult | undefined;
+  if (!iv || !r.config.intervention) {
+    throw new Error(`run ${r.id} has no intervention (train it with --intervention MODE)`);
+  }
+  return iv;
+}
+
+export function interventionRows(records: RunRecord[]): InterventionRow[] {
+  return records.map((r) => {
+    const iv = interventionOf(r);
+    const cfg = r.config.intervention ?? INTERVENTION_DEFAULTS;
+    const kept = iv.kept.map((k) => k.keptFraction);
+    return {
+      id: r.id,
+      op: r.task,
+      seed: r.config.seed,
+      mode: cfg.mode,
+      projection: cfg.projection,
+      rank: cfg.rank,
+      weightDecay: r.config.weightDecay,
+      grokStep: r.grokStep,
+      firstTest98Step: r.firstTest98Step,
+      finalTestAcc: r.final.testAcc,
+      steps: r.steps,
+      keptFraction: kept.length ? kept.reduce((s, x) => s + x, 0) / kept.length : null,
+      hookShare: r.wallSeconds > 0 ? iv.hookSeconds / r.wallSeconds : null,
+    };
+  });
+}
+
+/** Which arm of the experiment a row belongs to (op, projection, rank, weight decay), as a label. */
+export function armOf(r: InterventionRow): string {
+  const parts = [r.op, r.projection === "update" ? "update projection" : "gradient projection"];
+  if (r.rank !== INTERVENTION_DEFAULTS.rank) parts.push(`rank ${r.rank}`);
+  if (r.weightDecay !== 1) parts.push(`wd ${r.weightDecay}`);
+  return parts.join(", ");
+}
+
+export interface SpeedupRow {
+  op: string;
+  projection: "gradient" | "update";
+  mode: Mode;
+  /** Grok step per seed (null: did not grok within maxSteps). */
+  grokSteps: Record<number, number | null>;
+  grokMean: number | null;
+  /** Control's mean grok step ÷ this mode's (the paper's speed-up), same op, rank 3, weight decay 1. */
+  speedup: number | null;
+  firstTest98Mean: number | null;
+  finalTestAccMean: number;
+  /** The paper's numbers where published (add, gradient projection; update remove-SED). */
+  paperGrok: number | null;
+  paperSpeedup: number | null;
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null);
+
+/**
+ * The speed-up table: rank-3, weight-decay-1 runs by op × projection × mode. Update projection has no control
+ * of its own: without a projection the two methods are the same run, so both use the gradient-projection control.
+ * A run that never grokked counts with its step budget (a lower bound), and the row says so via null grok steps.
+ */
+export function speedupTable(rows: InterventionRow[]): SpeedupRow[] {
+  const main = rows.filter((r) => r.rank === INTERVENTION_DEFAULTS.rank && r.weightDecay === 1);
+  const grokOrBudget = (r: InterventionRow) => r.grokStep ?? r.steps;
+  const out: SpeedupRow[] = [];
+  const ops = [...new Set(main.map((r) => r.op))];
+  for (const op of ops) {
+    const controlRows = main.filter((r) => r.op === op && r.mode === "control");
+    const control = mean(controlRows.map(grokOrBudget));
+    for (const projection of ["gradient", "update"] as const) {
+      for (const mode of MODES) {
+        const rs = main.filter(
+          (r) =>
+            r.op === op &&
+            r.mode === mode &&
+            (mode === "control" ? projection === "gradient" : r.projection === projection),
+        );
+        if (rs.length === 0) continue;
+        const g = mean(rs.map(grokOrBudget));
+        const paper = projection === "gradient" ? PAPER.interventions.gradient[op]?.[mode] : undefined;
+        const paperUpdate = projection === "update" ? PAPER.interventions.update[op]?.[mode] : undefined;
+        out.push({
+          op,
+          projection,
+          mode,
+          grokSteps: Object.fromEntries(rs.map((r) => [r.seed, r.grokStep])),
+          grokMean: g,
+          speedup: g && control ? control / g : null,
+          firstTest98Mean: mean(rs.map((r) => r.firstTest98Step).filter((x): x is number => x !== null)),
+          finalTestAccMean: mean(rs.map((r) => r.finalTestAcc)) ?? Number.NaN,
+          paperGrok: paper?.grok ?? null,
+          paperSpeedup: paper?.speedup ?? paperUpdate?.speedup ?? null,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Table rows for display: grok steps per seed, mean, speed-up, ours beside the paper's. */
+export function speedupDisplay(rows: SpeedupRow[]): Record<string, string | number>[] {
+  const f = (x: number | null, d = 0) => (x === null || !Number.isFinite(x) ? "—" : x.toFixed(d));
+  return rows.map((r) => ({
+    op: r.op,
+    projection: r.projection,
+    mode: MODE_LABEL[r.mode],
+    "grok step per seed": Object.entries(r.grokSteps)
+      .map(([s, g]) => `${s}: ${g ?? "none"}`)
+      .join(", "),
+    "grok step (mean)": f(r.grokMean),
+    "speed-up (ours)": r.speedup === null ? "—" : `${r.speedup.toFixed(2)}×`,
+    "speed-up (paper)": r.paperSpeedup === null ? "—" : `${r.paperSpeedup.toFixed(2)}×`,
+    "grok step (paper)": f(r.paperGrok),
+    "first test ≥ 0.98 (mean)": f(r.firstTest98Mean),
+    "final test acc": r.finalTestAccMean.toFixed(3),
+  }));
+}
+
+/** Ablation arms (weight decay 0, ranks ≠ 3) on add with gradient projection, beside their reference arm. */
+export function ablationTable(rows: InterventionRow[]): Record<string, string | number>[] {
+  const add = rows.filter((r) => r.op === "add" && r.projection === "gradient");
+  const arms = new Map<string, InterventionRow[]>();
+  for (const r of add) {
+    if (r.mode !== "control" && r.mode !== "keep-random") continue;
+    const key = `${MODE_LABEL[r.mode]}|${r.rank}|${r.weightDecay}`;
+    arms.set(key, [...(arms.get(key) ?? []), r]);
+  }
+  const g = (rs: InterventionRow[]) => meanSd(rs.map((r) => r.grokStep ?? r.steps));
+  const controlWd1 = arms.get(`${MODE_LABEL.control}|3|1`);
+  const ctrl = controlWd1 ? g(controlWd1).mean : Number.NaN;
+  return [...arms.entries()]
+    .map(([key, rs]) => {
+      const [mode, rank, wd] = key.split("|");
+      const gs = g(rs);
+      return {
+        mode,
+        rank: Number(rank),
+        "weight decay": Number(wd),
+        seeds: rs.length,
+        "grok step": rs.map((r) => r.grokStep ?? `none by ${r.steps}`).join(", "),
+        "mean ± sd": formatMeanSd(gs, 0),
+        "speed-up vs control (wd 1)": Number.isFinite(ctrl) ? `${(ctrl / gs.mean).toFixed(2)}×` : "—",
+        "final test acc": (mean(rs.map((r) => r.finalTestAcc)) ?? Number.NaN).toFixed(3),
+      };
+    })
+    .sort(
+      (a, b) =>
+        String(a.mode).localeCompare(String(b.mode)) ||
+        a["weight decay"] - b["weight decay"] ||
+        a.rank - b.rank,
+    );
+}
+
+/** keep-sed / remove-sed: the largest principal angle (degrees) between the first basis and later ones. */
+export function driftCurves(
+  records: RunRecord[],
+): { id: string; mode: Mode; seed: number; op: string; step: number[]; maxAngle: number[] }[] {
+  return records
+    .filter((r) => r.config.intervention && interventionOf(r).drift.length > 0)
+    .map((r) => {
+      const d = interventionOf(r).drift;
+      return {
+        id: r.id,
+        mode: r.config.intervention?.mode as Mode,
+        seed: r.config.seed,
+        op: r.task,
+        step: d.map((p) => p.step),
+        maxAngle: d.map((p) => Math.max(...p.anglesDeg)),
+      };
+    });
+}
+
+/** A plain-words reading of the speed-up table for the notebook's closing paragraph. */
+export function interventionVerdict(rows: SpeedupRow[]): string {
+  const get = (op: string, projection: string, mode: Mode) =>
+    rows.find((r) => r.op === op && r.projection === projection && r.mode === mode)?.speedup ?? null;
+  const x = (v: number | null) => (v === null ? "—" : `${v.toFixed(2)}×`);
+  const ops = [...new Set(rows.map((r) => r.op))];
+  if (ops.length === 0) return "No intervention runs yet.";
+  const lines = ops.map((op) => {
+    const ks = get(op, "gradient", "keep-sed");
+    const kr = get(op, "gradient", "keep-random");
+    const rs = get(op, "gradient", "remove-sed");
+    const rr = get(op, "gradient", "remove-random");
+    return `- **${op}** (gradient projection): keep-SED ${x(ks)}, keep-random ${x(kr)}, remove-SED ${x(rs)}, remove-random ${x(rr)}.`;
+  });
+  const upd = get("add", "update", "remove-sed");
+  if (upd !== null) lines.push(`- **add, update projection**: remove-SED ${x(upd)} (paper: 1.21×).`);
+  return lines.join("\n");
+}

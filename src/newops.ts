@@ -1,0 +1,98 @@
+// New operations (notebook 05): a researcher's own a ∘ b mod p, trained with SED diagnostics at the quick preset
+// and compared with the built-in operations at the same preset.
+import { join } from "node:path";
+import { makeConfig, type PresetName, type TrainConfig } from "./config";
+import { runOrLoad } from "./experiments";
+import { repoRoot } from "./paths";
+import { findRecord, type RunRecord, runId } from "./records";
+import { expandSpec, loadSpec } from "./sweep";
+import { makeTask, TaskError } from "./tasks";
+import type { Progress } from "./train";
+
+/** The spec behind the cached comparison runs: the built-ins and the author's two extra operations. */
+export const NEW_OPERATIONS_SPEC = "new-operations";
+
+/** The author's own extra operations (cached as worked examples). */
+export const WORKED_EXAMPLES = ["a^2 + a*b + b^2", "a^3 + a*b"] as const;
+
+/**
+ * New operations run at the quick preset (train fraction 0.8: a few minutes per run on one core), or at the test
+ * preset when SEDLAB_PRESET=test (the test suite); any other SEDLAB_PRESET still means quick here, since a
+ * paper-preset run of a new operation is a job for `npx sedlab train --expr … --sed`, not for a notebook cell.
+ */
+export function newOpPreset(): PresetName {
+  return process.env.SEDLAB_PRESET === "test" ? "test" : "quick";
+}
+
+/** The config of a new-operation run with SED diagnostics; a bad expression or p throws the TaskError that names it. */
+export function operationConfig(
+  expr: string,
+  opts: { p?: number; seed?: number; preset?: PresetName } = {},
+): TrainConfig {
+  const preset = opts.preset ?? newOpPreset();
+  return makeConfig({
+    preset,
+    expr,
+    seed: opts.seed ?? 42,
+    sed: true,
+    ...(opts.p === undefined ? {} : { p: opts.p }),
+  });
+}
+
+/** A few labelled pairs of the operation, to check it is the one meant. Throws TaskError on a bad expression. */
+export function operationSample(
+  expr: string,
+  p: number,
+  n = 6,
+): { a: number; b: number; "a ∘ b mod p": number }[] {
+  const task = makeTask({ expr, p });
+  const pts: [number, number][] = [
+    [0, 0],
+    [1, 2],
+    [2, 3],
+    [p - 1, p - 1],
+    [Math.floor(p / 2), 5 % p],
+    [7 % p, Math.floor(p / 3)],
+  ];
+  return pts.slice(0, n).map(([a, b]) => ({ a, b, "a ∘ b mod p": task.label(a, b) }));
+}
+
+/** The message of a bad expression, or null when it is valid: for showing the error in a cell without stopping it. */
+export function expressionError(expr: string, p: number): string | null {
+  try {
+    makeTask({ expr, p });
+    return null;
+  } catch (e) {
+    if (e instanceof TaskError) return e.message;
+    throw e;
+  }
+}
+
+/** Train (or load from the cache) one operation with SED diagnostics. */
+export async function operationRun(
+  expr: string,
+  opts: { p?: number; seed?: number; onProgress?: (p: Progress) => void } = {},
+): Promise<{ record: RunRecord; cached: boolean }> {
+  return runOrLoad(operationConfig(expr, opts), { onProgress: opts.onProgress });
+}
+
+/**
+ * The comparison runs of experiments/new-operations.json at `preset` (built-ins and worked examples, seed 42):
+ * loaded from the cache, trained when missing (quick: a few minutes each; test: seconds).
+ */
+export async function comparisonRuns(
+  preset: PresetName = newOpPreset(),
+  opts: { onProgress?: (p: Progress) => void; cacheOnly?: boolean } = {},
+): Promise<{ records: RunRecord[]; missing: string[] }> {
+  const spec = loadSpec(join(repoRoot(), "experiments", `${NEW_OPERATIONS_SPEC}.json`));
+  const records: RunRecord[] = [];
+  const missing: string[] = [];
+  for (const config of expandSpec({ ...spec, preset })) {
+    if (opts.cacheOnly) {
+      const rec = findRecord(config);
+      if (rec) records.push(rec);
+      else missing.push(runId(config));
+    } else records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
+  }
+  return { records, missing };
+}

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  ablationTable,
+  driftCurves,
+  type InterventionRow,
+  interventionRows,
+  interventionVerdict,
+  speedupTable,
+} from "../src/causal";
+import { type InterventionConfig, makeConfig } from "../src/config";
+import type { InterventionResult } from "../src/intervention";
+import { type RunRecord, runId } from "../src/records";
+
+/** A minimal record of an intervention run with the given grok step. */
+function rec(
+  op: string,
+  seed: number,
+  iv: Partial<InterventionConfig>,
+  grokStep: number | null,
+  extra: { weightDecay?: number; steps?: number } = {},
+): RunRecord {
+  const config = makeConfig({ op, seed, intervention: iv, weightDecay: extra.weightDecay });
+  const result: InterventionResult = {
+    mode: config.intervention?.mode ?? "control",
+    projection: config.intervention?.projection ?? "gradient",
+    rank: config.intervention?.rank ?? 3,
+    firstProjectedStep: 21,
+    projectedSteps: 100,
+    drift: iv.mode === "keep-sed" ? [{ step: 25, anglesDeg: [1, 2, 30] }] : [],
+    kept: [{ step: 25, keptFraction: 0.2 }],
+    hookSeconds: 1,
+  };
+  const final = { step: extra.steps ?? 4000, loss: 0.1, trainAcc: 1, testAcc: 0.99 };
+  return {
+    schema: "sedlab.run",
+    schemaVersion: 1,
+    id: runId(config),
+    config,
+    task: op,
+    backend: "wasm",
+    sedlabVersion: "0",
+    commit: "x",
+    date: "2026-11-25",
+    wallSeconds: 100,
+    steps: extra.steps ?? 4000,
+    stopReason: "converged",
+    metrics: [final],
+    grokStep,
+    firstTest98Step: grokStep === null ? null : grokStep + 100,
+    final,
+    intervention: result,
+  };
+}
+
+describe("intervention analysis", () => {
+  const records = [
+    rec("add", 42, { mode: "control" }, 3000),
+    rec("add", 137, { mode: "control" }, 4000),
+    rec("add", 42, { mode: "keep-sed" }, 1500),
+    rec("add", 137, { mode: "keep-sed" }, 2000),
+    rec("add", 42, { mode: "remove-sed", projection: "update" }, 2800),
+    rec("add", 42, { mode: "keep-random", rank: 10 }, 1000),
+    rec("add", 42, { mode: "control" }, null, { weightDecay: 0, steps: 8000 }),
+    rec("mul", 42, { mode: "control" }, 5000),
+    rec("mul", 42, { mode: "keep-random" }, 2500),
+  ];
+  const rows = interventionRows(records);
+
+  it("speed-up = control's mean grok step ÷ the mode's, per op, from rank-3 weight-decay-1 runs only", () => {
+    const t = speedupTable(rows);
+    const find = (op: string, projection: string, mode: string) =>
+      t.find((r) => r.op === op && r.projection === projection && r.mode === mode);
+    assert.equal(find("add", "gradient", "control")?.speedup, 1);
+    assert.equal(find("add", "gradient", "control")?.grokMean, 3500);
+    assert.equal(find("add", "gradient", "keep-sed")?.speedup, 3500 / 1750);
+    assert.deepEqual(find("add", "gradient", "keep-sed")?.grokSteps, { 42: 1500, 137: 2000 });
+    // Update projection shares the gradient-projection control.
+    assert.equal(find("add", "update", "remove-sed")?.speedup, 3500 / 2800);
+    assert.equal(find("add", "update", "remove-sed")?.paperSpeedup, 1.21);
+    assert.equal(find("add", "gradient", "keep-sed")?.paperSpeedup, 2.2);
+    assert.equal(find("mul", "gradient", "keep-random")?.speedup, 2);
+    assert.equal(find("mul", "gradient", "keep-random")?.paperSpeedup, null);
+    // The rank-10 and wd-0 runs are ablations, not part of the main table.
+    assert.equal(t.filter((r) => r.op === "add" && r.mode === "keep-random").length, 0);
+  });
+
+  it("the ablation table lists weight-decay-0 and rank arms against control at weight decay 1", () => {
+    const a = ablationTable(rows);
+    const wd0 = a.find((r) => r["weight decay"] === 0);
+    assert.ok(wd0);
+    assert.match(String(wd0["grok step"]), /none by 8000/);
+    assert.equal(wd0["speed-up vs control (wd 1)"], `${(3500 / 8000).toFixed(2)}×`);
+    const r10 = a.find((r) => r.rank === 10);
+    assert.equal(r10?.["speed-up vs control (wd 1)"], "3.50×");
+  });
+
+  it("drift curves come from SED-mode runs only; the verdict names every op", () => {
+    const d = driftCurves(records);
+    assert.equal(d.length, 2);
+    assert.deepEqual(d[0].maxAngle, [30]);
+    const v = interventionVerdict(speedupTable(rows));
+    assert.match(v, /\*\*add\*\*/);
+    assert.match(v, /\*\*mul\*\*/);
+    assert.match(v, /update projection.*1\.25×/);
+  });
+
+  it("rows carry the kept fraction and the hook's share of the wall time", () => {
+    const r: InterventionRow = rows[2];
+    assert.equal(r.keptFraction, 0.2);
+    assert.equal(r.hookShare, 0.01);
+  });
+
+  it("a record without an intervention is refused with a clear error", () => {
+    const plain = { ...records[0], config: makeConfig({}) };
+    delete (plain as Record<string, unknown>).intervention;
+    assert.throws(() => interventionRows([plain]), /has no intervention/);
+  });
+});
