@@ -1,6 +1,14 @@
 // Running experiments from notebooks and scripts: use the cached record when there is one, train otherwise.
-import { makeConfig, PRESETS, type PresetName, type SedConfig, type TrainConfig } from "./config";
-import { findRecord, type RunRecord, runId } from "./records";
+import {
+  canonicalJson,
+  makeConfig,
+  overridesOf,
+  PRESETS,
+  type PresetName,
+  type SedConfig,
+  type TrainConfig,
+} from "./config";
+import { findRecord, type RunRecord, recordPath, runId } from "./records";
 import { type Progress, type TrainOptions, train } from "./train";
 
 /** The preset notebooks run at: `SEDLAB_PRESET` (the test suite sets "test"), else `fallback`. */
@@ -18,9 +26,49 @@ export interface RunOrLoadOptions extends Pick<TrainOptions, "observers" | "sign
   force?: boolean;
 }
 
+/** True when `SEDLAB_CACHE_ONLY=1`: `runOrLoad` loads cached records and never trains (except `test` runs). */
+export function cacheOnly(): boolean {
+  return process.env.SEDLAB_CACHE_ONLY === "1";
+}
+
+/** The command that creates the record of `config` (`sedlab train` when its flags can say it, else a sweep). */
+export function trainCommandFor(config: TrainConfig): string {
+  const task = config.expr !== undefined ? `--expr ${JSON.stringify(config.expr)}` : `--op ${config.op}`;
+  const flags: Record<string, string> = {
+    p: "--p",
+    frac: "--frac",
+    maxSteps: "--steps",
+    lr: "--lr",
+    weightDecay: "--wd",
+    batch: "--batch",
+    checkpointEvery: "--checkpoint-every",
+  };
+  const extra = overridesOf(config);
+  const args = [`npx sedlab train ${task} --seed ${config.seed} --preset ${config.preset}`];
+  for (const [k, flag] of Object.entries(flags)) {
+    if (k in extra) args.push(`${flag} ${(extra as Record<string, unknown>)[k]}`);
+    delete (extra as Record<string, unknown>)[k];
+  }
+  const defaultSed = makeConfig({ preset: config.preset, sed: true }).sed;
+  if (config.sed && canonicalJson(config.sed) === canonicalJson(defaultSed)) {
+    args.push("--sed");
+    delete extra.sed;
+  }
+  if (Object.keys(extra).length === 0) return args.join(" ");
+  const spec = {
+    preset: config.preset,
+    ...(config.expr !== undefined ? { exprs: [config.expr] } : { ops: [config.op] }),
+    seeds: [config.seed],
+    base: overridesOf(config),
+  };
+  return `npx sedlab sweep SPEC.json with SPEC.json = ${JSON.stringify(spec)}`;
+}
+
 /**
  * The record for `config`: loaded from data/runs when a valid one exists, trained (and cached) otherwise.
  * Runs at the `test` preset exercise code paths only: they are neither cached nor checkpointed.
+ * With `SEDLAB_CACHE_ONLY=1` (`npm run report`) a missing record is an error naming the run and the command that
+ * makes it, instead of hours of training inside a notebook; `test` runs are still trained (seconds).
  */
 export async function runOrLoad(
   config: TrainConfig,
@@ -30,6 +78,13 @@ export async function runOrLoad(
   if (!opts.force && !scratch) {
     const rec = findRecord(config);
     if (rec) return { record: rec, cached: true };
+  }
+  if (cacheOnly() && !scratch) {
+    const id = runId(config);
+    throw new Error(
+      `SEDLAB_CACHE_ONLY=1: ${opts.force ? "force retraining was asked for" : "no valid cached record"} for run ${id} ` +
+        `(${recordPath(id)}); nothing is trained in cache-only mode. Create it with: ${trainCommandFor(config)}`,
+    );
   }
   const record = await train(config, {
     observers: opts.observers,
@@ -58,23 +113,28 @@ export async function sedRuns(
     onProgress?: (p: Progress) => void;
   } = {},
 ): Promise<{ records: RunRecord[]; missing: string[] }> {
-  const ops = opts.ops ?? SINGLE_TASK_OPS;
-  const seeds = opts.seeds ?? (preset === "paper" ? PAPER_SEEDS : [42]);
   const records: RunRecord[] = [];
   const missing: string[] = [];
-  for (const op of ops) {
-    for (const seed of seeds) {
-      const config = makeConfig({ preset, op, seed, sed: opts.sed ?? true });
-      if (preset === "paper") {
-        const rec = findRecord(config);
-        if (rec) records.push(rec);
-        else missing.push(runId(config));
-      } else {
-        records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
-      }
+  for (const config of sedRunConfigs(preset, opts)) {
+    if (preset === "paper") {
+      const rec = findRecord(config);
+      if (rec) records.push(rec);
+      else missing.push(runId(config));
+    } else {
+      records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
     }
   }
   return { records, missing };
+}
+
+/** The configs `sedRuns` reads: ops × seeds (default: the four ops; seeds 42, 137, 2024 at paper, else 42). */
+export function sedRunConfigs(
+  preset: PresetName,
+  opts: { ops?: readonly string[]; seeds?: readonly number[]; sed?: Partial<SedConfig> } = {},
+): TrainConfig[] {
+  const ops = opts.ops ?? SINGLE_TASK_OPS;
+  const seeds = opts.seeds ?? (preset === "paper" ? PAPER_SEEDS : [42]);
+  return ops.flatMap((op) => seeds.map((seed) => makeConfig({ preset, op, seed, sed: opts.sed ?? true })));
 }
 
 /** The single-task ablations (add, seed 42), as named SED overrides; the same as experiments/sed-ablations.json. */
