@@ -30,9 +30,12 @@ export const MODE_LABEL: Record<Mode, string> = {
 };
 
 /**
- * Intervention records. At the paper preset: every run of the specs in experiments/, from the cache only
- * (`missing` lists the rest). At the quick and test presets: the five modes with gradient projection and the
- * four with update projection, on add with seed 42, trained here when not cached.
+ * Intervention records. At the paper preset, from the cache only (`missing` lists the rest): every run of the
+ * specs in experiments/, and as control (mode A) the plain runs of the same ops and seeds — the SED runs of
+ * notebooks 01–02, whose diagnostics never change training. A control hook changes nothing either, so a control
+ * run would repeat them step for step (`controlCheck` shows it for the two explicit control runs we made).
+ * At the quick and test presets: the five modes with gradient projection and the four with update projection,
+ * on add with seed 42, trained here when not cached.
  */
 export async function interventionRuns(
   preset: PresetName,
@@ -41,12 +44,20 @@ export async function interventionRuns(
   const records: RunRecord[] = [];
   const missing: string[] = [];
   if (preset === "paper") {
-    for (const name of INTERVENTION_SPECS) {
-      for (const config of expandSpec(loadSpec(join(repoRoot(), "experiments", `${name}.json`)))) {
-        const rec = findRecord(config);
-        if (rec) records.push(rec);
-        else missing.push(runId(config));
-      }
+    const configs = INTERVENTION_SPECS.flatMap((name) =>
+      expandSpec(loadSpec(join(repoRoot(), "experiments", `${name}.json`))),
+    );
+    const plainKeys = new Set(
+      configs.filter((c) => c.weightDecay === 1).map((c) => `${c.op ?? c.expr}|${c.seed}`),
+    );
+    const controls = [...plainKeys].map((k) => {
+      const [op, seed] = k.split("|");
+      return makeConfig({ preset, op, seed: Number(seed), sed: true });
+    });
+    for (const config of [...controls, ...configs]) {
+      const rec = findRecord(config);
+      if (rec) records.push(rec);
+      else missing.push(runId(config));
     }
     return { records, missing };
   }
@@ -59,6 +70,33 @@ export async function interventionRuns(
     records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
   }
   return { records, missing };
+}
+
+/**
+ * Explicit control runs (mode control: the hook installed, changing nothing) beside the plain run of the same op
+ * and seed: whether their metrics agree exactly.
+ */
+export function controlCheck(records: RunRecord[]): { control: string; plain: string; identical: boolean }[] {
+  const out: { control: string; plain: string; identical: boolean }[] = [];
+  for (const preset of ["paper"] as const) {
+    for (const seed of [42, 137, 2024]) {
+      for (const op of ["add", "sub", "mul", "sq_sum"]) {
+        const control = findRecord(makeConfig({ preset, op, seed, intervention: { mode: "control" } }));
+        const plain = records.find(
+          (r) =>
+            !r.config.intervention && r.task === op && r.config.seed === seed && r.config.preset === preset,
+        );
+        if (control && plain) {
+          out.push({
+            control: control.id,
+            plain: plain.id,
+            identical: JSON.stringify(control.metrics) === JSON.stringify(plain.metrics),
+          });
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** One run, flattened for tables and figures. */
@@ -80,11 +118,14 @@ export interface InterventionRow {
   hookShare: number | null;
 }
 
-export function interventionOf(r: RunRecord): InterventionResult {
+/** The hook's result; a plain run (no intervention configured) counts as control and has none. */
+export function interventionOf(r: RunRecord): InterventionResult | null {
+  if (!r.config.intervention) return null;
   const iv = r.intervention as InterventionResult | undefined;
-  if (!iv || !r.config.intervention) {
-    throw new Error(`run ${r.id} has no intervention (train it with --intervention MODE)`);
-  }
+  if (!iv)
+    throw new Error(
+      `run ${r.id} has config.intervention but no intervention result: the record is incomplete`,
+    );
   return iv;
 }
 
@@ -92,7 +133,7 @@ export function interventionRows(records: RunRecord[]): InterventionRow[] {
   return records.map((r) => {
     const iv = interventionOf(r);
     const cfg = r.config.intervention ?? INTERVENTION_DEFAULTS;
-    const kept = iv.kept.map((k) => k.keptFraction);
+    const kept = iv?.kept.map((k) => k.keptFraction) ?? [];
     return {
       id: r.id,
       op: r.task,
@@ -106,7 +147,7 @@ export function interventionRows(records: RunRecord[]): InterventionRow[] {
       finalTestAcc: r.final.testAcc,
       steps: r.steps,
       keptFraction: kept.length ? kept.reduce((s, x) => s + x, 0) / kept.length : null,
-      hookShare: r.wallSeconds > 0 ? iv.hookSeconds / r.wallSeconds : null,
+      hookShare: iv && r.wallSeconds > 0 ? iv.hookSeconds / r.wallSeconds : null,
     };
   });
 }
@@ -239,9 +280,9 @@ export function driftCurves(
   records: RunRecord[],
 ): { id: string; mode: Mode; seed: number; op: string; step: number[]; maxAngle: number[] }[] {
   return records
-    .filter((r) => r.config.intervention && interventionOf(r).drift.length > 0)
+    .filter((r) => (interventionOf(r)?.drift.length ?? 0) > 0)
     .map((r) => {
-      const d = interventionOf(r).drift;
+      const d = interventionOf(r)?.drift ?? [];
       return {
         id: r.id,
         mode: r.config.intervention?.mode as Mode,
@@ -253,21 +294,61 @@ export function driftCurves(
     });
 }
 
-/** A plain-words reading of the speed-up table for the notebook's closing paragraph. */
-export function interventionVerdict(rows: SpeedupRow[]): string {
+/**
+ * A plain-words reading of the numbers for the notebook's closing paragraph: what the speed-ups say, op by op,
+ * with the comparisons that decide whether the SED subspace is special (keep-SED vs keep-random) and necessary
+ * (remove-SED vs control), then the update-projection artefact and the weight-decay ablation when present.
+ */
+export function interventionVerdict(table: SpeedupRow[], rows: InterventionRow[] = []): string {
   const get = (op: string, projection: string, mode: Mode) =>
-    rows.find((r) => r.op === op && r.projection === projection && r.mode === mode)?.speedup ?? null;
+    table.find((r) => r.op === op && r.projection === projection && r.mode === mode)?.speedup ?? null;
   const x = (v: number | null) => (v === null ? "—" : `${v.toFixed(2)}×`);
-  const ops = [...new Set(rows.map((r) => r.op))];
+  const ops = [...new Set(table.map((r) => r.op))];
   if (ops.length === 0) return "No intervention runs yet.";
-  const lines = ops.map((op) => {
+  const lines: string[] = [];
+  for (const op of ops) {
     const ks = get(op, "gradient", "keep-sed");
     const kr = get(op, "gradient", "keep-random");
     const rs = get(op, "gradient", "remove-sed");
     const rr = get(op, "gradient", "remove-random");
-    return `- **${op}** (gradient projection): keep-SED ${x(ks)}, keep-random ${x(kr)}, remove-SED ${x(rs)}, remove-random ${x(rr)}.`;
-  });
+    const parts = [
+      `- **${op}** (gradient projection): keep-SED ${x(ks)}, keep-random ${x(kr)}, remove-SED ${x(rs)}, remove-random ${x(rr)}.`,
+    ];
+    if (ks !== null && kr !== null) {
+      parts.push(
+        kr >= 0.85 * ks
+          ? `Keeping a random rank-3 subspace speeds grokking up ${kr >= ks ? "at least " : "nearly "}as much as keeping the SED one: the speed-up does not single out the SED directions.`
+          : `Keeping the SED subspace beats keeping a random one (${x(ks)} vs ${x(kr)}).`,
+      );
+    }
+    if (rs !== null) {
+      parts.push(
+        Math.abs(rs - 1) <= 0.1
+          ? "Removing the SED subspace leaves the grok step within 10% of control: it is not necessary for grokking."
+          : `Removing the SED subspace changes the grok step by ${x(rs)}.`,
+      );
+    }
+    lines.push(parts.join(" "));
+  }
   const upd = get("add", "update", "remove-sed");
-  if (upd !== null) lines.push(`- **add, update projection**: remove-SED ${x(upd)} (paper: 1.21×).`);
+  const grad = get("add", "gradient", "remove-sed");
+  if (upd !== null) {
+    lines.push(
+      `- **add, update projection**: remove-SED ${x(upd)} (gradient projection ${x(grad)}; paper: 1.21× vs 1.02×).`,
+    );
+  }
+  const wd0 = rows.filter((r) => r.op === "add" && r.weightDecay === 0 && r.projection === "gradient");
+  const byMode = (m: Mode) => wd0.filter((r) => r.mode === m);
+  if (wd0.length) {
+    const desc = (rs: InterventionRow[]) =>
+      rs.length === 0
+        ? "not run"
+        : rs.every((r) => r.grokStep === null)
+          ? `no grokking within ${Math.max(...rs.map((r) => r.steps))} steps (${rs.length} seeds)`
+          : `grok steps ${rs.map((r) => r.grokStep ?? `none by ${r.steps}`).join(", ")}`;
+    lines.push(
+      `- **weight decay 0** (add): control — ${desc(byMode("control"))}; keep-random — ${desc(byMode("keep-random"))}.`,
+    );
+  }
   return lines.join("\n");
 }

@@ -111,9 +111,14 @@ describe("intervention analysis", () => {
     assert.equal(r.hookShare, 0.01);
   });
 
-  it("a record without an intervention is refused with a clear error", () => {
-    const plain = { ...records[0], config: makeConfig({}) };
+  it("a plain run counts as control; a record with an intervention config but no result is refused", () => {
+    const plain = { ...records[0], config: makeConfig({ seed: 7 }) };
     delete (plain as Record<string, unknown>).intervention;
-    assert.throws(() => interventionRows([plain]), /has no intervention/);
+    const [row] = interventionRows([plain]);
+    assert.equal(row.mode, "control");
+    assert.equal(row.hookShare, null);
+    const broken = { ...records[2] };
+    delete (broken as Record<string, unknown>).intervention;
+    assert.throws(() => interventionRows([broken]), /no intervention result/);
   });
 });
