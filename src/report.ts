@@ -2,9 +2,11 @@
 // paper's, computed from run records. Pure: records and file listings in, text and HTML out (scripts/report.ts does
 // the I/O). Analysis comes from analysis.ts and the paper's numbers from paper.ts; nothing is recomputed here.
 import { byOp, meanSd, type PeakRow, peakRows } from "./analysis";
+import { interventionRows, speedupTable } from "./causal";
 import { makeConfig, type PresetName, type TrainConfig } from "./config";
 import { sedRunConfigs } from "./experiments";
 import { escapeHtml } from "./nbdisplay";
+import { operationConfig, WORKED_EXAMPLES } from "./newops";
 import { PAPER } from "./paper";
 import { type RunRecord, runId } from "./records";
 
@@ -119,6 +121,44 @@ function gradientSedHeadline(set: RecordSet, preset: PresetName): Headline {
   };
 }
 
+function interventionsHeadline(set: RecordSet, preset: PresetName): Headline {
+  const hint = "npx sedlab sweep experiments/interventions.json";
+  const all = [...set.values()].filter((r) => r.config.preset === preset && r.task === "add");
+  const iv = all.filter((r) => r.config.intervention?.projection === "gradient");
+  if (iv.length === 0) throw new MissingRecords(["add_p97_paper_seed42_keep-sed", "…"], hint);
+  const controls = pick(
+    set,
+    sedRunConfigs(preset, { ops: ["add"] }),
+    "npx sedlab sweep experiments/sed-main.json",
+  );
+  const table = speedupTable(interventionRows([...controls, ...iv]));
+  const sp = (mode: string) => {
+    const r = table.find((t) => t.projection === "gradient" && t.mode === mode);
+    return r?.speedup ? `${r.speedup.toFixed(2)}×` : "—";
+  };
+  const paper = PAPER.interventions.gradient.add;
+  return {
+    ours: `add, gradient projection: keep-SED ${sp("keep-sed")}, keep-random ${sp("keep-random")}, remove-SED ${sp("remove-sed")}, remove-random ${sp("remove-random")}`,
+    paper: `keep-SED ${paper["keep-sed"].speedup.toFixed(2)}×, keep-random ${paper["keep-random"].speedup.toFixed(2)}×, remove-SED ${paper["remove-sed"].speedup.toFixed(2)}×, remove-random ${paper["remove-random"].speedup.toFixed(2)}×`,
+    note: `speed-up = control's mean grok step ÷ the mode's; ${iv.length} intervention runs on add`,
+  };
+}
+
+function newOperationsHeadline(set: RecordSet): Headline {
+  const configs = WORKED_EXAMPLES.map((expr) => operationConfig(expr, { preset: "quick" }));
+  const rows = peakRows(pick(set, configs, "npx sedlab sweep experiments/new-operations.json"));
+  return {
+    ours: rows
+      .map(
+        (r) =>
+          `${r.op}: grok step ${r.grokStep ?? "none"}, gradient/update R̄ peak ${num(r.gain ?? Number.NaN)}×`,
+      )
+      .join("; "),
+    paper: "— (new: the author's extra operations, not in the paper)",
+    note: "quick preset (train fraction 0.8), seed 42",
+  };
+}
+
 /**
  * The report sections, in order. A new notebook gets one entry here (a headline is optional); notebooks in
  * notebooks/ without an entry are still listed, after these.
@@ -136,8 +176,8 @@ export const SECTIONS: readonly ReportSection[] = [
     headline: gradientSedHeadline,
   },
   { notebook: "03_multitask", title: "Multitask models" },
-  { notebook: "04_interventions", title: "Interventions" },
-  { notebook: "05_new_operations", title: "New operations" },
+  { notebook: "04_interventions", title: "Interventions", headline: interventionsHeadline },
+  { notebook: "05_new_operations", title: "New operations", headline: newOperationsHeadline },
 ];
 
 export type ReportStatus = "ok" | "failed" | "missing";
