@@ -2,6 +2,7 @@
 // (token + position embedding, 2 × d numbers per input). Two variants:
 // - "logit": μ_x = ∂z_{y(x)}/∂e(x), the correct-class logit (what the paper's scripts use);
 // - "full":  c(x) = J_f(x)ᵀ·1 = ∂(Σ_j z_j)/∂e(x), the LCH definition.
+// A multitask model has one centroid per task: the same derivative of that task's head's logits.
 import * as tf from "@tensorflow/tfjs";
 import {
   disposeEngineBatch,
@@ -10,7 +11,7 @@ import {
   engineBackward,
   engineBatch,
   engineEmbed,
-  engineForward,
+  engineForwardHeads,
   engineWeights,
   newCache,
 } from "./engine";
@@ -24,13 +25,18 @@ export const CENTROID_KINDS: readonly CentroidKind[] = ["logit", "full"];
 export interface Probes {
   pairs: Pairs;
   batch: EngineBatch;
-  /** dz seeds: one-hot of the label ("logit") or all ones ("full"), [n, p]. */
+  /** dz seeds: one-hot of the label ("logit") or all ones ("full"), [n, p]; of the first head's task. */
   seed: Record<CentroidKind, tf.Tensor2D>;
+  /** The seeds of each head (layout.heads order; seeds[0] is seed): its task's labels. */
+  seeds: Record<CentroidKind, tf.Tensor2D>[];
 }
 
-export function makeProbes(pairs: Pairs, p: number): Probes {
-  const batch = engineBatch(pairs.a, pairs.b, pairs.y, p, { withGradInputs: false });
-  return { pairs, batch, seed: { logit: batch.yOneHot, full: tf.ones([pairs.a.length, p]) } };
+/** Probes from pairs; `labels`: one label set per head of a multitask model (default: the pairs' labels). */
+export function makeProbes(pairs: Pairs, p: number, labels: readonly Int32Array[] = [pairs.y]): Probes {
+  const batch = engineBatch(pairs.a, pairs.b, labels, p, { withGradInputs: false });
+  const full = tf.ones([pairs.a.length, p]) as tf.Tensor2D;
+  const seeds = batch.yOneHots.map((logit) => ({ logit, full }));
+  return { pairs, batch, seed: seeds[0], seeds };
 }
 
 export function disposeProbes(pr: Probes): void {
@@ -41,23 +47,49 @@ export function disposeProbes(pr: Probes): void {
 /**
  * Centroids of every probe at theta, as one flat array in the engine's row layout: rows 0..n-1 are ∂/∂e at
  * position 0 of probe i, rows n..2n-1 at position 1 (each row d numbers). Every probe in one batched pass.
- * `E` (the input embeddings, which do not depend on the attention weights) can be passed in to reuse it.
+ * Multitask: `head` picks the head (its task's logits; default the first).
  */
 export function centroids(
   layout: Layout,
   theta: Float32Array,
   probes: Probes,
   kind: CentroidKind,
+  head = 0,
 ): Float32Array {
+  return centroidsHeads(layout, theta, probes, kind, [head])[0];
+}
+
+/**
+ * The centroids of each head in `heads` (as `centroids`), from one forward pass: each head's centroid is the
+ * backward of its own logits alone (heads[i]'s seed), so one task's centroid never sees another task's head.
+ */
+export function centroidsHeads(
+  layout: Layout,
+  theta: Float32Array,
+  probes: Probes,
+  kind: CentroidKind,
+  heads: readonly number[],
+): Float32Array[] {
   const w = engineWeights(layout, theta);
+  // The tidy returns tensors, read after it: returning the read arrays would make tf.tidy walk every element
+  // of them looking for tensors (~0.1 s per head at 1024 probes).
+  let dE: tf.Tensor[] = [];
   try {
-    return tf.tidy(() => {
+    dE = tf.tidy(() => {
       const E = engineEmbed(w, probes.batch);
       const cache = newCache();
-      engineForward(w, layout, E, cache);
-      return engineBackward(w, layout, cache, probes.seed[kind], false).dE.dataSync() as Float32Array;
+      engineForwardHeads(w, layout, E, cache, undefined, []);
+      return heads.map((h) => {
+        const seed = probes.seeds[h];
+        if (!seed) throw new Error(`centroids: the probes have no labels for head ${h}`);
+        const dZs: (tf.Tensor2D | undefined)[] = [];
+        dZs[h] = seed[kind];
+        return engineBackward(w, layout, cache, dZs, false).dE;
+      });
     });
+    return dE.map((t) => t.dataSync() as Float32Array);
   } finally {
+    tf.dispose(dE);
     disposeWeights(w);
   }
 }

@@ -1,6 +1,6 @@
 // Training configuration: one record with defaults, named presets and validation (the one place for it).
 import type { AdamWConfig } from "./optim";
-import { makeTask, type Task } from "./tasks";
+import { BUILTIN_OPS, makeTask, type Task } from "./tasks";
 
 export const PRESETS = ["paper", "quick", "test"] as const;
 
@@ -91,6 +91,14 @@ export interface TrainConfig extends AdamWConfig {
   op?: string;
   /** User operation as a mathjs expression in a and b, evaluated exactly mod p. */
   expr?: string;
+  /**
+   * Multitask: two or more built-in operations learned at once by one shared trunk with one linear head per
+   * task (then op and expr are absent). Pairs a, b ∈ 1..p−1 for every task, one split shared by the tasks, each
+   * step one batch carrying every task's label, loss = the sum of the tasks' mean cross-entropies; training
+   * stops once every task has had test accuracy ≥ 0.98 at `stopAfterEvals` evals. Absent: a single-task run
+   * (`tasks: [op]` is the same as `op`). See MULTITASK_PRESET_VALUES for the defaults it changes.
+   */
+  tasks?: string[];
   p: number;
   /** Fraction of all pairs used for training. */
   frac: number;
@@ -107,7 +115,8 @@ export interface TrainConfig extends AdamWConfig {
   maxSteps: number;
   /** Eval/checkpoint spacing c in steps (the SED row spacing too). */
   checkpointEvery: number;
-  /** Stop once test accuracy ≥ 0.98 has been seen at this many evals (not necessarily consecutive). */
+  /** Stop once test accuracy ≥ 0.98 has been seen at this many evals (not necessarily consecutive; multitask:
+   * every task, each counting its own evals). */
   stopAfterEvals: number;
   /** Write a resumable checkpoint every this many steps (0: never). */
   saveEvery: number;
@@ -162,6 +171,23 @@ const PRESET_VALUES: Record<PresetName, Partial<TrainConfig>> = {
   },
 };
 
+/**
+ * What a multitask config changes in its preset, unless the overrides set it: the paper preset runs up to
+ * 50,000 steps and checkpoints every c = 200 steps (the author's published multi-task trainer's spacing);
+ * `quick` every 50 steps up to 10,000; `test` (tiny, code paths only) up to 200. The SED diagnostics then
+ * measure at every 8th checkpoint (every 2nd at `test`) unless `sed.measureEvery` is given.
+ */
+export const MULTITASK_PRESET_VALUES: Record<PresetName, Partial<TrainConfig>> = {
+  paper: { maxSteps: 50_000, checkpointEvery: 200 },
+  quick: { maxSteps: 10_000, checkpointEvery: 50 },
+  test: { maxSteps: 200 },
+};
+
+/** Checkpoints between SED measurements of a multitask run (see MULTITASK_PRESET_VALUES). */
+export function multitaskMeasureCheckpoints(preset: PresetName): number {
+  return preset === "test" ? 2 : 8;
+}
+
 export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed" | "intervention"> & {
   preset?: PresetName;
   /** true: diagnostics with the preset's defaults; an object: those defaults overridden. */
@@ -187,32 +213,54 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
     throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
   const { sed, intervention, ...rest } = overrides;
   // A typo (say `weightdecay`) would otherwise be ignored by training yet still change the run id.
-  rejectUnknown(rest, [...Object.keys(PAPER), "op", "expr", "seed", "preset"], "config");
+  rejectUnknown(rest, [...Object.keys(PAPER), "op", "expr", "tasks", "seed", "preset"], "config");
   if (sed && sed !== true) rejectUnknown(sed, Object.keys(SED_DEFAULTS), "config.sed");
   if (intervention && intervention !== true) {
     rejectUnknown(intervention, Object.keys(INTERVENTION_DEFAULTS), "config.intervention");
   }
-  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-  const cfg = { seed: 42, ...PAPER, ...PRESET_VALUES[preset], ...defined, preset } as TrainConfig;
+  const defined: Partial<TrainConfig> = Object.fromEntries(
+    Object.entries(rest).filter(([, v]) => v !== undefined),
+  );
+  // One task is the single-task model.
+  if (Array.isArray(defined.tasks) && defined.tasks.length === 1) {
+    const [only] = defined.tasks;
+    if (defined.op !== undefined && defined.op !== only)
+      throw new Error(`config.tasks ["${only}"] and config.op "${defined.op}" disagree: give one of them`);
+    if (defined.expr !== undefined) throw new Error("give either tasks or expr, not both");
+    defined.op = only;
+    delete defined.tasks;
+  }
+  const multi = defined.tasks !== undefined;
+  const cfg = {
+    seed: 42,
+    ...PAPER,
+    ...PRESET_VALUES[preset],
+    ...(multi ? MULTITASK_PRESET_VALUES[preset] : {}),
+    ...defined,
+    preset,
+  } as TrainConfig;
+  if (Array.isArray(cfg.tasks)) cfg.tasks = [...cfg.tasks];
   delete cfg.sed;
   delete cfg.intervention;
   if (sed) {
     const given = Object.fromEntries(
       Object.entries(sed === true ? {} : sed).filter(([, v]) => v !== undefined),
     );
-    cfg.sed = { ...SED_DEFAULTS, ...(preset === "test" ? SED_TEST : {}), ...given };
+    const measure = multi ? { measureEvery: multitaskMeasureCheckpoints(preset) * cfg.checkpointEvery } : {};
+    cfg.sed = { ...SED_DEFAULTS, ...(preset === "test" ? SED_TEST : {}), ...measure, ...given };
   }
   if (intervention) {
     const given = intervention === true ? {} : intervention;
     const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
     cfg.intervention = { ...INTERVENTION_DEFAULTS, ...defined };
   }
-  if (cfg.op === undefined && cfg.expr === undefined) cfg.op = "add";
+  if (!multi && cfg.op === undefined && cfg.expr === undefined) cfg.op = "add";
   validateConfig(cfg);
   return cfg;
 }
 
-export function validateConfig(c: TrainConfig): Task {
+/** Checks every field; returns the config's tasks (one for a single-task run). */
+export function validateConfig(c: TrainConfig): Task[] {
   const posInt = [
     "d",
     "nHeads",
@@ -248,7 +296,38 @@ export function validateConfig(c: TrainConfig): Task {
   }
   if (c.sed) validateSed(c.sed, c.checkpointEvery);
   if (c.intervention) validateIntervention(c.intervention);
-  return makeTask({ op: c.op, expr: c.expr, p: c.p });
+  if (c.tasks !== undefined) return validateTasks(c);
+  return [makeTask({ op: c.op, expr: c.expr, p: c.p })];
+}
+
+function validateTasks(c: TrainConfig): Task[] {
+  const tasks = c.tasks as unknown;
+  if (!Array.isArray(tasks) || tasks.length < 2 || !tasks.every((t) => typeof t === "string")) {
+    throw new Error(
+      `config.tasks must list two or more built-in operations (${BUILTIN_OPS.join(", ")}), got ${JSON.stringify(tasks)}`,
+    );
+  }
+  if (new Set(tasks).size !== tasks.length)
+    throw new Error(`config.tasks lists an operation twice: ${tasks.join(", ")}`);
+  if (c.op !== undefined || c.expr !== undefined) {
+    throw new Error(
+      `give either tasks (a multitask run) or op/expr (a single-task run), not both (tasks ${tasks.join(", ")}, ${c.op !== undefined ? `op ${c.op}` : `expr ${c.expr}`})`,
+    );
+  }
+  for (const t of tasks) {
+    if (!(BUILTIN_OPS as readonly string[]).includes(t)) {
+      throw new Error(
+        `config.tasks: unknown operation "${t}"; multitask runs take built-in operations (${BUILTIN_OPS.join(", ")})`,
+      );
+    }
+  }
+  if (c.sed && (c.sed.windowMode !== "trailing" || c.sed.windows.length > 0)) {
+    throw new Error(
+      "multitask SED diagnostics support the trailing window only, without extra window sizes (config.sed.windowMode, config.sed.windows)",
+    );
+  }
+  // Operands 1..p−1 for every task (zero excluded everywhere, as the author's multi-task trainer does).
+  return tasks.map((op) => makeTask({ op, p: c.p, lo: 1 }));
 }
 
 function validateSed(s: SedConfig, checkpointEvery: number): void {
@@ -302,7 +381,7 @@ function validateIntervention(v: InterventionConfig): void {
 
 /** Config fields that differ from the preset's defaults (names a run whose config was customised). */
 export function overridesOf(c: TrainConfig): Partial<TrainConfig> {
-  const base = makeConfig({ preset: c.preset, op: c.op, expr: c.expr, seed: c.seed });
+  const base = makeConfig({ preset: c.preset, op: c.op, expr: c.expr, tasks: c.tasks, seed: c.seed });
   const out: Partial<TrainConfig> = {};
   for (const k of Object.keys(c) as (keyof TrainConfig)[]) {
     if (canonicalJson(c[k]) !== canonicalJson(base[k])) (out as Record<string, unknown>)[k] = c[k];

@@ -59,6 +59,18 @@ export function summarise(curve: CurvePoint[]): SourceSummary {
   };
 }
 
+/** `count` Gaussian directions of length P, each normalised to unit length (the R_k baseline's directions). */
+export function unitGaussians(rng: Rng, count: number, P: number): Float32Array[] {
+  return Array.from({ length: count }, () => {
+    const v = rng.fillNormal(new Float32Array(P));
+    let s = 0;
+    for (let i = 0; i < P; i++) s += v[i] * v[i];
+    const inv = 1 / Math.sqrt(s);
+    for (let i = 0; i < P; i++) v[i] *= inv;
+    return v;
+  });
+}
+
 interface Pending {
   step: number;
   theta: Float32Array;
@@ -88,17 +100,8 @@ export function sedObserver(): TrainObserver {
     return grad.subarray(attn.start, attn.end);
   };
 
-  const randomDirections = (): Float32Array[] => {
-    const P = attn.end - attn.start;
-    return Array.from({ length: cfg.randomDirs }, () => {
-      const v = randomRng.fillNormal(new Float32Array(P));
-      let s = 0;
-      for (let i = 0; i < P; i++) s += v[i] * v[i];
-      const inv = 1 / Math.sqrt(s);
-      for (let i = 0; i < P; i++) v[i] *= inv;
-      return v;
-    });
-  };
+  const randomDirections = (): Float32Array[] =>
+    unitGaussians(randomRng, cfg.randomDirs, attn.end - attn.start);
 
   /** Measures coupling at `theta` (checkpoint `step`) with the windows' last-W rows. */
   const measure = (step: number, theta: Float32Array, windowEnd: number) => {

@@ -2,6 +2,8 @@
 // tape. It computes exactly what src/model.ts computes (tests compare them), with fewer and cheaper ops:
 // - the two positions are stacked as rows [e0; e1] of one [2B, d] tensor; attention over two keys is a sigmoid
 //   of (own-key score − other-key score), and "the other position" is a row permutation (swap halves);
+// - a multitask model has several heads on the shared trunk (layout.heads): the forward reads the heads asked
+//   for, the backward sums the seeded heads' gradients into the trunk (one head: the single-task arithmetic);
 // - Q, K, V share one matmul (weights concatenated, 1/√dh folded into the query weights);
 // - the last layer computes its query, attention output, MLP and LayerNorms for position 0 only;
 // - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
@@ -48,10 +50,15 @@ export interface EngineWeights {
   }[];
   lnfg: tf.Tensor1D;
   lnfb: tf.Tensor1D;
-  wh: tf.Tensor2D;
-  bh: tf.Tensor1D;
+  /** The output heads in layout.heads order: weight [d, p], bias [p]. */
+  heads: HeadWeights[];
   tok: tf.Tensor2D;
   pos: tf.Tensor2D;
+}
+
+export interface HeadWeights {
+  wh: tf.Tensor2D;
+  bh: tf.Tensor1D;
 }
 
 /** Builds the engine's weight tensors from theta (dispose with `disposeWeights`). */
@@ -65,8 +72,7 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
     layers: [],
     lnfg: t1("ln_f.g"),
     lnfb: t1("ln_f.b"),
-    wh: t2("head.w", [d, layout.sizes.p]),
-    bh: t1("head.b"),
+    heads: layout.heads.map((h) => ({ wh: t2(h.w, [d, layout.sizes.p]), bh: t1(h.b) })),
     tok: t2("embed.tok", [layout.sizes.p, d]),
     pos: t2("embed.pos", [2, d]),
   };
@@ -118,7 +124,8 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
 
 export function disposeWeights(w: EngineWeights): void {
   for (const l of w.layers) tf.dispose(Object.values(l));
-  tf.dispose([w.lnfg, w.lnfb, w.wh, w.bh, w.tok, w.pos]);
+  for (const h of w.heads) tf.dispose([h.wh, h.bh]);
+  tf.dispose([w.lnfg, w.lnfb, w.tok, w.pos]);
 }
 
 /**
@@ -132,16 +139,19 @@ export interface EngineBatch {
   oh: tf.Tensor2D;
   /** [p + 2, 2B], the transpose of `oh`; absent for forward-only batches. */
   ohT?: tf.Tensor2D;
-  /** [B, p] one-hot labels. */
+  /** [B, p] one-hot labels (of the first label set). */
   yOneHot: tf.Tensor2D;
+  /** [B, p] one-hot labels of each label set given (one per task; yOneHots[0] is yOneHot). */
+  yOneHots: tf.Tensor2D[];
   /** Row of the first-layer table for each stacked row: a[i], then p + b[i]. */
   tableRows: Int32Array;
 }
 
+/** `y`: the labels, or one label set per task (a multitask batch: the same pairs carry every task's label). */
 export function engineBatch(
   a: Int32Array,
   b: Int32Array,
-  y: Int32Array,
+  y: Int32Array | readonly Int32Array[],
   p: number,
   { withGradInputs = true } = {},
 ): EngineBatch {
@@ -159,8 +169,14 @@ export function engineBatch(
       ohT[pos * 2 * B + i] = 1;
     }
   }
-  const yoh = new Float32Array(B * p);
-  for (let i = 0; i < B; i++) yoh[i * p + y[i]] = 1;
+  const ys = y instanceof Int32Array ? [y] : y;
+  if (ys.length === 0) throw new Error("engineBatch: no labels");
+  const yOneHots = ys.map((yt) => {
+    if (yt.length !== B) throw new Error(`engineBatch: ${yt.length} labels for ${B} pairs`);
+    const yoh = new Float32Array(B * p);
+    for (let i = 0; i < B; i++) yoh[i * p + yt[i]] = 1;
+    return tf.tensor2d(yoh, [B, p]);
+  });
   const tableRows = new Int32Array(2 * B);
   for (let i = 0; i < B; i++) {
     tableRows[i] = a[i];
@@ -171,12 +187,13 @@ export function engineBatch(
     tableRows,
     oh: tf.tensor2d(oh, [2 * B, cols]),
     ohT: ohT ? tf.tensor2d(ohT, [cols, 2 * B]) : undefined,
-    yOneHot: tf.tensor2d(yoh, [B, p]),
+    yOneHot: yOneHots[0],
+    yOneHots,
   };
 }
 
 export function disposeEngineBatch(b: EngineBatch): void {
-  tf.dispose([b.oh, b.yOneHot]);
+  tf.dispose([b.oh, ...b.yOneHots]);
   if (b.ohT) b.ohT.dispose();
 }
 
@@ -280,11 +297,40 @@ export function newCache(): ForwardCache {
   return { pos0Only: levers.lastLayerPos0, layers: [] } as unknown as ForwardCache;
 }
 
+/** A head's logits [B, p] from the final-LayerNorm output at position 0. */
+function headLogits(hf: tf.Tensor2D, h: HeadWeights): tf.Tensor2D {
+  return tf.add(tf.matMul(hf, h.wh), h.bh) as tf.Tensor2D;
+}
+
 /**
- * Logits [B, p] from stacked input embeddings E [2B, d]. With `cache`, keeps what the backward pass needs
- * (call inside tf.tidy, or dispose the cache's tensors).
+ * Logits [B, p] of the first (a single-task model's only) head from stacked input embeddings E [2B, d]. With
+ * `cache`, keeps what the backward pass needs (call inside tf.tidy, or dispose the cache's tensors).
  */
 export function engineForward(
+  w: EngineWeights,
+  layout: Layout,
+  E: tf.Tensor2D,
+  cache?: ForwardCache,
+  qkv0?: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D],
+): tf.Tensor2D {
+  return headLogits(engineTrunk(w, layout, E, cache, qkv0), w.heads[0]);
+}
+
+/** Logits [B, p] of each head in `heads` (indices into layout.heads; default all), from one trunk pass. */
+export function engineForwardHeads(
+  w: EngineWeights,
+  layout: Layout,
+  E: tf.Tensor2D,
+  cache?: ForwardCache,
+  qkv0?: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D],
+  heads: readonly number[] = w.heads.map((_, i) => i),
+): tf.Tensor2D[] {
+  const hf = engineTrunk(w, layout, E, cache, qkv0);
+  return heads.map((h) => headLogits(hf, w.heads[h]));
+}
+
+/** The shared trunk: the final-LayerNorm output at position 0, [B, d], that every head reads. */
+function engineTrunk(
   w: EngineWeights,
   layout: Layout,
   E: tf.Tensor2D,
@@ -349,7 +395,7 @@ export function engineForward(
     cache.lnf = lnc[0];
     cache.hf = hf;
   }
-  return tf.add(tf.matMul(hf, w.wh), w.bh) as tf.Tensor2D;
+  return hf;
 }
 
 const T = (x: tf.Tensor2D) => tf.transpose(x) as tf.Tensor2D;
@@ -357,29 +403,54 @@ const T = (x: tf.Tensor2D) => tf.transpose(x) as tf.Tensor2D;
 type LayerWeights = EngineWeights["layers"][number];
 /** Weight gradients in the engine's layout (the embedding's come from dE). With the first-layer table, layer
  * 0's ln1/QKV gradients are filled in by the caller from the table's backward pass. */
-export type EngineGrads = Omit<EngineWeights, "tok" | "pos" | "layers"> & {
+export type EngineGrads = Omit<EngineWeights, "tok" | "pos" | "layers" | "heads"> & {
   layers: (Omit<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv" | "wq" | "wk" | "wv" | "bq" | "bk" | "bv"> &
     Partial<Pick<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv">>)[];
+  /** Per head; undefined for a head that was not seeded (its gradient is zero). */
+  heads: (HeadWeights | undefined)[];
 };
 
 /**
- * Backward from dLogits [B, p]. Returns dE [2B, d] and, when `paramGrads`, the gradient of every weight in the
+ * Gradients reaching the logits: one tensor [B, p] for the first (single-task: only) head, or one per head in
+ * layout.heads order, undefined for heads outside the loss (they then cost nothing).
+ */
+export type LogitGrads = tf.Tensor2D | readonly (tf.Tensor2D | undefined)[];
+
+/**
+ * Backward from the logits' gradients (one head's, or several heads' on the shared trunk: their contributions
+ * to the trunk are summed). Returns dE [2B, d] and, when `paramGrads`, the gradient of every weight in the
  * engine's layout. Call inside tf.tidy.
  */
 export function engineBackward(
   w: EngineWeights,
   layout: Layout,
   c: ForwardCache,
-  dZ: tf.Tensor2D,
+  dZs: LogitGrads,
   paramGrads: boolean,
 ): { dE: tf.Tensor2D; grads?: EngineGrads; dQKV0?: tf.Tensor2D } {
   const { d, nHeads, layers } = layout.sizes;
   let dQKV0: tf.Tensor2D | undefined;
-  const B = dZ.shape[0];
+  const seeds = dZs instanceof tf.Tensor ? [dZs] : dZs;
+  if (seeds.length > w.heads.length)
+    throw new Error(`engineBackward: ${seeds.length} logit gradients for ${w.heads.length} heads`);
+  let dHf: tf.Tensor2D | undefined;
+  for (let h = 0; h < seeds.length; h++) {
+    const dZ = seeds[h];
+    if (!dZ) continue;
+    const part = tf.matMul(dZ, T(w.heads[h].wh)) as tf.Tensor2D;
+    dHf = dHf ? (tf.add(dHf, part) as tf.Tensor2D) : part;
+  }
+  if (!dHf) throw new Error("engineBackward: no head has a logit gradient");
+  const B = dHf.shape[0];
   const lg: EngineGrads["layers"] = [];
-  const head = paramGrads ? { wh: tf.matMul(T(c.hf), dZ), bh: colSum(dZ) } : undefined;
+  const headG = paramGrads
+    ? w.heads.map((_, h) => {
+        const dZ = seeds[h];
+        return dZ ? { wh: tf.matMul(T(c.hf), dZ) as tf.Tensor2D, bh: colSum(dZ) } : undefined;
+      })
+    : undefined;
   const lnfG: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
-  let dx = lnBackward(tf.matMul(dZ, T(w.wh)), w.lnfg, c.lnf, lnfG);
+  let dx = lnBackward(dHf, w.lnfg, c.lnf, lnfG);
   if (!c.pos0Only) dx = tf.concat([dx, tf.zeros([B, d])], 0) as tf.Tensor2D;
   for (let i = layers - 1; i >= 0; i--) {
     const L = w.layers[i];
@@ -446,7 +517,7 @@ export function engineBackward(
     }
     dx = dxIn;
   }
-  if (!paramGrads || !head || !lnfG) return { dE: dx, dQKV0 };
+  if (!paramGrads || !headG || !lnfG) return { dE: dx, dQKV0 };
   return {
     dE: dx,
     dQKV0,
@@ -454,8 +525,7 @@ export function engineBackward(
       layers: lg,
       lnfg: lnfG[0] as tf.Tensor1D,
       lnfb: lnfG[1] as tf.Tensor1D,
-      wh: head.wh as tf.Tensor2D,
-      bh: head.bh,
+      heads: headG,
     },
   };
 }
@@ -499,8 +569,16 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
   });
   put("ln_f.g", g.lnfg);
   put("ln_f.b", g.lnfb);
-  put("head.w", g.wh);
-  put("head.b", g.bh);
+  layout.heads.forEach((h, i) => {
+    const hg = g.heads[i];
+    if (hg) {
+      put(h.w, hg.wh);
+      put(h.b, hg.bh);
+    } else {
+      at(h.w).fill(0);
+      at(h.b).fill(0);
+    }
+  });
   const dt = dTable.dataSync();
   const tok = at("embed.tok");
   tok.set(dt.subarray(0, tok.length));
@@ -560,6 +638,15 @@ export function engineLogits(w: EngineWeights, layout: Layout, batch: EngineBatc
   });
 }
 
+/** Every head's logits [B, p] of a batch (layout.heads order), forward only, one trunk pass. */
+export function engineLogitsHeads(w: EngineWeights, layout: Layout, batch: EngineBatch): tf.Tensor2D[] {
+  return tf.tidy(() => {
+    if (!levers.firstLayerTable) return engineForwardHeads(w, layout, engineEmbed(w, batch));
+    const { E, qkv0 } = fromTable(firstLayerTable(w), batch);
+    return engineForwardHeads(w, layout, E, undefined, qkv0);
+  });
+}
+
 function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number): tf.Tensor2D {
   const [, cols] = x.shape;
   const g = x.dataSync();
@@ -572,31 +659,66 @@ function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number): tf.Ten
   return tf.tensor2d(acc, [nRows, cols]);
 }
 
-/** Mean cross-entropy of logits against the batch's labels, and its gradient with respect to the logits. */
-function crossEntropyAndGrad(z: tf.Tensor2D, batch: EngineBatch): { loss: number; dZ: tf.Tensor2D } {
+/** Mean cross-entropy of logits against one-hot labels, and its gradient with respect to the logits. */
+function crossEntropyAndGrad(
+  z: tf.Tensor2D,
+  yOneHot: tf.Tensor2D,
+  B: number,
+): { loss: number; dZ: tf.Tensor2D } {
   const logp = tf.logSoftmax(z);
-  const loss = tf.neg(tf.div(tf.sum(tf.mul(logp, batch.yOneHot)), batch.B)).dataSync()[0];
-  return { loss, dZ: tf.div(tf.sub(tf.exp(logp), batch.yOneHot), batch.B) as tf.Tensor2D };
+  const loss = tf.neg(tf.div(tf.sum(tf.mul(logp, yOneHot)), B)).dataSync()[0];
+  return { loss, dZ: tf.div(tf.sub(tf.exp(logp), yOneHot), B) as tf.Tensor2D };
 }
 
-/** Mean cross-entropy of a batch and its gradient (written into `gradOut`, theta's layout). Returns the loss. */
+/**
+ * The loss Σ_i CE(head heads[i], labels i) and its logit gradients, one per head of the layout (undefined
+ * outside the loss). One head: exactly the single-task loss.
+ */
+function headsLoss(
+  zs: tf.Tensor2D[],
+  batch: EngineBatch,
+  heads: readonly number[],
+  nHeads: number,
+): { loss: number; dZs: (tf.Tensor2D | undefined)[] } {
+  const dZs: (tf.Tensor2D | undefined)[] = new Array(nHeads).fill(undefined);
+  let loss = 0;
+  heads.forEach((h, i) => {
+    const r = crossEntropyAndGrad(zs[i], batch.yOneHots[i], batch.B);
+    loss += r.loss;
+    dZs[h] = r.dZ;
+  });
+  return { loss, dZs };
+}
+
+/**
+ * Mean cross-entropy of a batch and its gradient (written into `gradOut`, theta's layout). Returns the loss.
+ * Multitask: the batch's label sets i go to heads `heads[i]` (default: label set i to head i), the loss is the
+ * sum of their mean cross-entropies, and heads outside the loss get a zero gradient. `heads: [t]` with the
+ * labels of task t gives that task's own loss and gradient.
+ */
 export function engineLossAndGrad(
   layout: Layout,
   theta: Float32Array,
   batch: EngineBatch,
   gradOut: Float32Array,
+  heads: readonly number[] = batch.yOneHots.map((_, i) => i),
 ): number {
   if (!batch.ohT) throw new Error("engineLossAndGrad needs a batch built with withGradInputs");
+  if (heads.length !== batch.yOneHots.length)
+    throw new Error(`engineLossAndGrad: ${batch.yOneHots.length} label sets for heads [${heads.join(", ")}]`);
+  if (new Set(heads).size !== heads.length || heads.some((h) => !(h >= 0 && h < layout.heads.length)))
+    throw new Error(`engineLossAndGrad: heads [${heads.join(", ")}] are not distinct heads of the layout`);
   const ohT = batch.ohT;
   const { p } = layout.sizes;
+  const nH = layout.heads.length;
   const w = engineWeights(layout, theta);
   try {
     if (!levers.firstLayerTable) {
       return tf.tidy(() => {
         const cache = newCache();
-        const z = engineForward(w, layout, engineEmbed(w, batch), cache);
-        const { loss, dZ } = crossEntropyAndGrad(z, batch);
-        const { dE, grads } = engineBackward(w, layout, cache, dZ, true);
+        const zs = engineForwardHeads(w, layout, engineEmbed(w, batch), cache, undefined, heads);
+        const { loss, dZs } = headsLoss(zs, batch, heads, nH);
+        const { dE, grads } = engineBackward(w, layout, cache, dZs, true);
         if (!grads) throw new Error("unreachable: engineBackward returned no parameter gradients");
         scatterGrads(layout, grads, tf.matMul(ohT, dE), gradOut);
         return loss;
@@ -607,9 +729,9 @@ export function engineLossAndGrad(
       const table = firstLayerTable(w);
       const { E, qkv0 } = fromTable(table, batch);
       const cache = newCache();
-      const z = engineForward(w, layout, E, cache, qkv0);
-      const { loss, dZ } = crossEntropyAndGrad(z, batch);
-      const { dE, grads, dQKV0 } = engineBackward(w, layout, cache, dZ, true);
+      const zs = engineForwardHeads(w, layout, E, cache, qkv0, heads);
+      const { loss, dZs } = headsLoss(zs, batch, heads, nH);
+      const { dE, grads, dQKV0 } = engineBackward(w, layout, cache, dZs, true);
       if (!grads || !dQKV0) throw new Error("unreachable: engineBackward returned no parameter gradients");
       // Back through the table: scatter-add the per-example rows, then LN1 and the projection on 2p rows.
       const dQkvT = scatterAddRows(dQKV0, batch.tableRows, 2 * p);

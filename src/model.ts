@@ -87,8 +87,14 @@ function mlp(P: Params, i: number, x: tf.Tensor): tf.Tensor {
  * Logits [B, p] from the input embeddings e = [e0, e1] (token + position embedding at each position, [B, d]).
  * The head reads position 0 only, so the last layer computes its query, attention output, MLP and LayerNorms
  * for position 0 only (keys and values still need both positions): exact, and ~30% fewer FLOPs.
+ * A multitask model's first head; `forwardFromEmbedHeads` gives them all.
  */
 export function forwardFromEmbed(P: Params, layout: Layout, e: [tf.Tensor, tf.Tensor]): tf.Tensor2D {
+  return forwardFromEmbedHeads(P, layout, e)[0];
+}
+
+/** Logits [B, p] of every head (layout.heads order): the same linear readout of the shared trunk. */
+export function forwardFromEmbedHeads(P: Params, layout: Layout, e: [tf.Tensor, tf.Tensor]): tf.Tensor2D[] {
   const { layers, nHeads } = layout.sizes;
   let x: tf.Tensor[] = e;
   for (let i = 0; i < layers; i++) {
@@ -99,7 +105,8 @@ export function forwardFromEmbed(P: Params, layout: Layout, e: [tf.Tensor, tf.Te
     x = positions.map((pos, j) => tf.add(x[pos], att[j]));
     x = x.map((xi) => tf.add(xi, mlp(P, i, layerNorm(xi, P[`layers.${i}.ln2.g`], P[`layers.${i}.ln2.b`]))));
   }
-  return linear(layerNorm(x[0], P["ln_f.g"], P["ln_f.b"]), P["head.w"], P["head.b"]);
+  const hf = layerNorm(x[0], P["ln_f.g"], P["ln_f.b"]);
+  return layout.heads.map((h) => linear(hf, P[h.w], P[h.b]));
 }
 
 /** Integer inputs of a batch, with the one-hot matrices the embedding gradient needs. */
@@ -158,6 +165,10 @@ export function forward(P: Params, layout: Layout, bt: BatchTensors): tf.Tensor2
   return forwardFromEmbed(P, layout, embed(P, bt));
 }
 
+export function forwardHeads(P: Params, layout: Layout, bt: BatchTensors): tf.Tensor2D[] {
+  return forwardFromEmbedHeads(P, layout, embed(P, bt));
+}
+
 /** Mean cross-entropy of logits [B, p] against one-hot labels. */
 export function crossEntropy(logits: tf.Tensor2D, yOneHot: tf.Tensor2D): tf.Scalar {
   return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), yOneHot), -1))) as tf.Scalar;
@@ -172,13 +183,15 @@ export function paramTensors(layout: Layout, theta: Float32Array): Params {
 
 /**
  * Mean cross-entropy on a batch and its gradient with respect to every parameter, written into `gradOut`
- * (flat, same layout as theta). Returns the loss.
+ * (flat, same layout as theta). Returns the loss. Multitask: `yOneHots` gives each head's one-hot labels
+ * (layout.heads order, undefined: the head is not in the loss) and the loss is the sum of their cross-entropies.
  */
 export function lossAndGrad(
   layout: Layout,
   theta: Float32Array,
   bt: BatchTensors,
   gradOut: Float32Array,
+  yOneHots?: readonly (tf.Tensor2D | undefined)[],
 ): number {
   const names = layout.specs.map((s) => s.name);
   return tf.tidy(() => {
@@ -188,7 +201,14 @@ export function lossAndGrad(
       names.forEach((n, i) => {
         Q[n] = ts[i];
       });
-      return crossEntropy(forward(Q, layout, bt), bt.yOneHot);
+      if (!yOneHots) return crossEntropy(forward(Q, layout, bt), bt.yOneHot);
+      const zs = forwardHeads(Q, layout, bt);
+      // A head outside the loss still enters it times 0 (autodiff needs every parameter connected): gradient 0.
+      const terms = zs.map((z, h) => {
+        const y = yOneHots[h];
+        return y ? crossEntropy(z, y) : tf.mul(tf.sum(z), 0);
+      });
+      return tf.addN(terms) as tf.Scalar;
     };
     const { value, grads } = tf.valueAndGrads(f)(names.map((n) => P[n]));
     layout.specs.forEach((s, i) => {

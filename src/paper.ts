@@ -34,3 +34,18 @@ export const PAPER = {
     >,
   },
 };
+
+/**
+ * Multitask (four heads on one shared trunk: add, sub, mul, sq_sum; claim C3). The paper reports update-SED
+ * R̄ ≤ 1 for every task and the per-task gradient-SED R̄ peaks below (one run, seed not stated); it gives no
+ * aggregate gradient-SED number (ours is new: the direct test of "aggregation is the obstruction").
+ */
+export const PAPER_MULTITASK = {
+  tasks: ["add", "sub", "mul", "sq_sum"] as const,
+  /** Update-SED R̄ stays at or below this for every task. */
+  updateRbarMax: 1,
+  /** Per-task gradient-SED R̄ peak. */
+  perTaskPeakRbar: { add: 31.5, sub: 44.9, mul: 23.8, sq_sum: 21.8 } as Record<string, number>,
+  /** The README's post-grok range of per-task R_k. */
+  perTaskPostGrokRange: [12, 45] as [number, number],
+};

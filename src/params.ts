@@ -36,8 +36,21 @@ export interface Range {
   end: number;
 }
 
+/** One output head: a linear layer with bias on the position-0 final-LayerNorm output. */
+export interface HeadSpec {
+  /** The task it reads out (null: the single-task model's only head). */
+  task: string | null;
+  /** Parameter group and its weight [d, p] and bias [p] names: `head`, `head.w`, `head.b` in a single-task
+   * model; `head.<task>`, `head.<task>.w`, `head.<task>.b` in a multitask one. */
+  group: string;
+  w: string;
+  b: string;
+}
+
 export interface Layout {
   sizes: ModelSizes;
+  /** The output heads, in order (one for a single-task model). */
+  heads: HeadSpec[];
   specs: ParamSpec[];
   byName: Map<string, ParamSpec>;
   /** Total number of parameters. */
@@ -54,8 +67,16 @@ export function validateSizes(s: ModelSizes): void {
   if (s.d % s.nHeads !== 0) throw new Error(`d (${s.d}) must be divisible by nHeads (${s.nHeads})`);
 }
 
-export function makeLayout(sizes: ModelSizes): Layout {
+/**
+ * The parameter layout. `tasks` with two or more names gives a multitask model: the same trunk and one head per
+ * task (groups `head.<task>`, appended in task order where the single head would be); otherwise (absent or one
+ * task) the single-task model with its one `head`, unchanged: same names, offsets and init stream.
+ */
+export function makeLayout(sizes: ModelSizes, tasks?: readonly string[]): Layout {
   validateSizes(sizes);
+  const multi = tasks !== undefined && tasks.length >= 2;
+  if (multi && new Set(tasks).size !== tasks.length)
+    throw new Error(`head names must be distinct, got ${tasks.join(", ")}`);
   const { p, d, dff, layers } = sizes;
   const raw: Omit<ParamSpec, "size" | "offset">[] = [];
   const add = (name: string, shape: number[], group: string, init: Init) =>
@@ -85,8 +106,13 @@ export function makeLayout(sizes: ModelSizes): Layout {
   }
   add("ln_f.g", [d], "ln_f", one());
   add("ln_f.b", [d], "ln_f", zero());
-  add("head.w", [d, p], "head", uniform(1 / Math.sqrt(d)));
-  add("head.b", [p], "head", uniform(1 / Math.sqrt(d)));
+  const heads: HeadSpec[] = multi
+    ? tasks.map((t) => ({ task: t, group: `head.${t}`, w: `head.${t}.w`, b: `head.${t}.b` }))
+    : [{ task: null, group: "head", w: "head.w", b: "head.b" }];
+  for (const h of heads) {
+    add(h.w, [d, p], h.group, uniform(1 / Math.sqrt(d)));
+    add(h.b, [p], h.group, uniform(1 / Math.sqrt(d)));
+  }
 
   const specs: ParamSpec[] = [];
   let offset = 0;
@@ -108,7 +134,7 @@ export function makeLayout(sizes: ModelSizes): Layout {
     push(s.group, r);
     if (/^layers\.\d+\.attn$/.test(s.group)) push("attn", r);
   }
-  return { sizes, specs, byName: new Map(specs.map((s) => [s.name, s])), size: offset, groups };
+  return { sizes, heads, specs, byName: new Map(specs.map((s) => [s.name, s])), size: offset, groups };
 }
 
 const uniform = (bound: number): Init => ({ kind: "uniform", bound });

@@ -12,6 +12,16 @@ export const RECORD_VERSION = 1;
 
 export interface MetricPoint {
   step: number;
+  /** Train loss (multitask: the sum of the tasks' mean cross-entropies, the training objective). */
+  loss: number;
+  /** Accuracies (multitask: the lowest over the tasks). */
+  trainAcc: number;
+  testAcc: number;
+  /** Multitask only: each task's own numbers. */
+  tasks?: Record<string, TaskMetrics>;
+}
+
+export interface TaskMetrics {
   loss: number;
   trainAcc: number;
   testAcc: number;
@@ -32,10 +42,13 @@ export interface RunRecord {
   steps: number;
   stopReason: "converged" | "maxSteps";
   metrics: MetricPoint[];
-  /** First eval step with test accuracy ≥ 0.5 (the paper's grokking step). */
+  /** First eval step with test accuracy ≥ 0.5 (the paper's grokking step; multitask: of every task at once). */
   grokStep: number | null;
   firstTest98Step: number | null;
   final: MetricPoint;
+  /** Multitask only: each task's grok step (its first eval with test accuracy ≥ 0.5) and first ≥ 0.98. */
+  grokSteps?: Record<string, number | null>;
+  firstTest98Steps?: Record<string, number | null>;
   /** Observers' results (e.g. `coupling`), keyed by observer. */
   [extra: string]: unknown;
 }
@@ -54,16 +67,30 @@ function slug(s: string): string {
     .slice(0, 40);
 }
 
-/** Stable id: task, p, preset, seed, plus a short hash of any field changed from the preset's defaults. */
+/**
+ * Stable id: task, p, preset, seed, plus a short hash of any field changed from the preset's defaults.
+ * Multitask runs are named `mt-<task>+<task>…`, with `_c<spacing>` when checkpointEvery is not the default.
+ */
 export function runId(c: TrainConfig): string {
-  const task = c.op ?? `expr-${slug(c.expr ?? "")}`;
+  const task = c.tasks ? `mt-${c.tasks.join("+")}` : (c.op ?? `expr-${slug(c.expr ?? "")}`);
   const extra = overridesOf(c);
   delete extra.p;
   let id = `${task}_p${c.p}_${c.preset}_seed${c.seed}`;
   // Runs with the preset's default diagnostics are named "_sed"; other diagnostics settings go into the hash.
-  if (c.sed && canonicalJson(c.sed) === canonicalJson(makeConfig({ preset: c.preset, sed: true }).sed)) {
+  // (A multitask run's default measurement spacing follows its checkpoint spacing.)
+  const defaultSed = makeConfig({
+    preset: c.preset,
+    sed: true,
+    tasks: c.tasks,
+    checkpointEvery: c.tasks ? c.checkpointEvery : undefined,
+  }).sed;
+  if (c.sed && canonicalJson(c.sed) === canonicalJson(defaultSed)) {
     delete extra.sed;
     id += "_sed";
+  }
+  if (c.tasks && extra.checkpointEvery !== undefined) {
+    id += `_c${c.checkpointEvery}`;
+    delete extra.checkpointEvery;
   }
   // Interventions are named by mode (plus projection and rank when not the defaults), e.g. "_keep-sed".
   if (c.intervention) {

@@ -31,7 +31,8 @@ export interface SweepSpec {
   name?: string;
   /** Preset(s) every run starts from (default paper). */
   preset?: PresetName | PresetName[];
-  /** Built-in operations. At least one of ops and exprs must be given. */
+  /** Built-in operations. At least one of ops and exprs must be given, unless the runs are multitask runs
+   * (`tasks` in base, or in every condition): then the grid has no operation axis. */
   ops?: string[];
   /** User operations (mathjs expressions in a and b). */
   exprs?: string[];
@@ -95,6 +96,9 @@ const OPTIONAL_FIELDS: Record<string, Record<string, unknown>> = {
   intervention: INTERVENTION_DEFAULTS as unknown as Record<string, unknown>,
 };
 
+/** Config fields that are absent by default and take a list of strings (multitask: the built-in ops). */
+const LIST_FIELDS = ["tasks"];
+
 /** A value of the same JSON type as `like` (the default), or an error naming the field. */
 function checkType(x: unknown, like: unknown, where: string): void {
   const want = Array.isArray(like) ? "list" : typeof like;
@@ -109,12 +113,17 @@ function validateOverrides(v: unknown, where: string): SpecOverrides {
   // The default config names every field with a default (and its type), so such fields added to TrainConfig
   // later need no change here.
   const defaults = makeConfig() as unknown as Record<string, unknown>;
-  const known = [...Object.keys(defaults), ...Object.keys(OPTIONAL_FIELDS)].filter(
+  const known = [...Object.keys(defaults), ...Object.keys(OPTIONAL_FIELDS), ...LIST_FIELDS].filter(
     (k) => !(k in AXIS_FIELDS),
   );
   for (const [k, x] of Object.entries(v)) {
     if (k in AXIS_FIELDS) {
       throw new SpecError(`${where}.${k} is not allowed: set it with the spec's "${AXIS_FIELDS[k]}" field`);
+    }
+    if (LIST_FIELDS.includes(k)) {
+      if (!Array.isArray(x) || !x.every((e) => typeof e === "string"))
+        throw new SpecError(`${where}.${k} must be a list of strings, got ${JSON.stringify(x)}`);
+      continue;
     }
     const settings = OPTIONAL_FIELDS[k];
     if (settings) {
@@ -193,8 +202,17 @@ export function validateSpec(obj: unknown, where = "sweep spec"): SweepSpec {
     }
     if (obj.ops !== undefined) spec.ops = stringList(obj.ops, "ops");
     if (obj.exprs !== undefined) spec.exprs = stringList(obj.exprs, "exprs");
-    if (spec.ops === undefined && spec.exprs === undefined) {
-      throw new SpecError(`give the operations to run: field "ops" (e.g. ["add", "sub"]) and/or "exprs"`);
+    // Multitask grids name their tasks in base (or in every condition) instead of an operation axis.
+    const hasTasks = (o: unknown) => isObject(o) && o.tasks !== undefined;
+    const multitask =
+      hasTasks(obj.base) ||
+      (isObject(obj.conditions) &&
+        Object.keys(obj.conditions).length > 0 &&
+        Object.values(obj.conditions).every(hasTasks));
+    if (spec.ops === undefined && spec.exprs === undefined && !multitask) {
+      throw new SpecError(
+        `give the operations to run: field "ops" (e.g. ["add", "sub"]) and/or "exprs", or "tasks" in base for multitask runs`,
+      );
     }
     if (obj.seeds === undefined) throw new SpecError(`field "seeds" is required (e.g. [42, 137])`);
     if (!Array.isArray(obj.seeds) || obj.seeds.length === 0 || !obj.seeds.every((s) => Number.isInteger(s))) {
@@ -257,6 +275,8 @@ export function expandRuns(spec: SweepSpec): SweepRun[] {
     ...(spec.ops ?? []).map((op) => ({ op })),
     ...(spec.exprs ?? []).map((expr) => ({ expr })),
   ];
+  // A multitask grid (config.tasks in base or the conditions) has no operation axis.
+  if (tasks.length === 0) tasks.push({});
   const conditions: [string | null, SpecOverrides][] = spec.conditions
     ? Object.entries(spec.conditions)
     : [[null, {}]];
@@ -272,7 +292,11 @@ export function expandRuns(spec: SweepSpec): SweepRun[] {
           } catch (e) {
             const what = [
               `preset ${preset}`,
-              task.op !== undefined ? `op ${task.op}` : `expr ${JSON.stringify(task.expr)}`,
+              task.op !== undefined
+                ? `op ${task.op}`
+                : task.expr !== undefined
+                  ? `expr ${JSON.stringify(task.expr)}`
+                  : "multitask",
               ...(condition === null ? [] : [`condition ${condition}`]),
             ].join(", ");
             throw new SpecError(`${what}: ${(e as Error).message}`);

@@ -296,6 +296,7 @@ export interface Pairs {
 }
 
 export interface Dataset {
+  /** The task (a multitask dataset's first task). */
   task: Task;
   trainA: Int32Array;
   trainB: Int32Array;
@@ -303,6 +304,11 @@ export interface Dataset {
   testA: Int32Array;
   testB: Int32Array;
   testY: Int32Array;
+  /** Every task on the same pairs (one for a single-task dataset), and their labels: trainYs[t][i] is task t's
+   * label of train pair i (trainYs[0] is trainY). */
+  tasks: Task[];
+  trainYs: Int32Array[];
+  testYs: Int32Array[];
 }
 
 /** Gathers pairs for the given row-major domain indices (i = (a-lo)·m + (b-lo)). */
@@ -371,5 +377,33 @@ export function makeDataset(task: Task, frac: number, seed: number): Dataset {
     testA: test.a,
     testB: test.b,
     testY: test.y,
+    tasks: [task],
+    trainYs: [train.y],
+    testYs: [test.y],
   };
+}
+
+/** Each task's labels of the pairs (a[i], b[i]). */
+export function labelsOf(tasks: readonly Task[], a: Int32Array, b: Int32Array): Int32Array[] {
+  return tasks.map((t) => Int32Array.from(a, (ai, i) => t.label(ai, b[i])));
+}
+
+/**
+ * Several tasks on one shared split: the pairs and their train/test split are `makeDataset`'s for the first
+ * task (so the tasks must share p and the operand range lo), and every pair carries every task's label.
+ */
+export function makeMultitaskDataset(tasks: readonly Task[], frac: number, seed: number): Dataset {
+  if (tasks.length === 0) throw new TaskError("makeMultitaskDataset: no tasks");
+  const first = tasks[0];
+  for (const t of tasks) {
+    if (t.p !== first.p || t.lo !== first.lo) {
+      throw new TaskError(
+        `multitask tasks must share p and the operand range: ${first.name} has p ${first.p}, lo ${first.lo}; ${t.name} has p ${t.p}, lo ${t.lo}`,
+      );
+    }
+  }
+  const ds = makeDataset(first, frac, seed);
+  const trainYs = labelsOf(tasks, ds.trainA, ds.trainB);
+  const testYs = labelsOf(tasks, ds.testA, ds.testB);
+  return { ...ds, tasks: [...tasks], trainYs, testYs, trainY: trainYs[0], testY: testYs[0] };
 }

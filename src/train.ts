@@ -10,11 +10,12 @@ import {
   type EngineBatch,
   type EngineWeights,
   engineBatch,
-  engineLogits,
+  engineLogitsHeads,
   engineLossAndGrad,
   engineWeights,
 } from "./engine";
 import { interventionObserver } from "./intervention";
+import { multitaskSedObserver } from "./multitaskSed";
 import { adamwStep, newAdamWState, type StepHooks } from "./optim";
 import { initTheta, type Layout, makeLayout } from "./params";
 import { checkpointsDir, packageVersion } from "./paths";
@@ -28,7 +29,7 @@ import {
   saveRecord,
 } from "./records";
 import { Rng, type RngState } from "./rng";
-import { type Dataset, makeDataset, type Pairs } from "./tasks";
+import { type Dataset, makeDataset, makeMultitaskDataset } from "./tasks";
 
 export interface StepContext {
   step: number;
@@ -106,45 +107,58 @@ export class TrainingInterrupted extends Error {
   }
 }
 
-/** Eval inputs for one split, in chunks, built once per run. */
+/** Eval inputs for one split, in chunks, built once per run; `ys`: each head's labels. */
 interface EvalSet {
-  chunks: { bt: EngineBatch; y: Int32Array }[];
+  chunks: { bt: EngineBatch; ys: Int32Array[] }[];
   n: number;
 }
 
 const EVAL_CHUNK = 2048;
 
-function makeEvalSet(pairs: Pairs, p: number): EvalSet {
+function makeEvalSet(a: Int32Array, b: Int32Array, ys: Int32Array[], p: number): EvalSet {
   const chunks: EvalSet["chunks"] = [];
-  for (let s = 0; s < pairs.a.length; s += EVAL_CHUNK) {
-    const e = Math.min(s + EVAL_CHUNK, pairs.a.length);
-    const y = pairs.y.slice(s, e);
+  for (let s = 0; s < a.length; s += EVAL_CHUNK) {
+    const e = Math.min(s + EVAL_CHUNK, a.length);
+    const yc = ys.map((y) => y.slice(s, e));
     chunks.push({
-      bt: engineBatch(pairs.a.slice(s, e), pairs.b.slice(s, e), y, p, { withGradInputs: false }),
-      y,
+      bt: engineBatch(a.slice(s, e), b.slice(s, e), yc, p, { withGradInputs: false }),
+      ys: yc,
     });
   }
-  return { chunks, n: pairs.a.length };
+  return { chunks, n: a.length };
 }
 
-/** Accuracy and mean cross-entropy of the model on a split (forward only, no tape). */
-function evaluate(w: EngineWeights, layout: Layout, set: EvalSet): { acc: number; loss: number } {
-  let correct = 0;
-  let lossSum = 0;
-  for (const { bt, y } of set.chunks) {
-    const [pred, nll] = tf.tidy(() => {
-      const logits = engineLogits(w, layout, bt);
-      const nllSum = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHot)));
-      return [tf.argMax(logits, 1).dataSync(), nllSum.dataSync()[0]];
+/** Accuracy and mean cross-entropy of each head on a split (forward only, no tape). */
+function evaluate(w: EngineWeights, layout: Layout, set: EvalSet): { acc: number; loss: number }[] {
+  const nH = layout.heads.length;
+  const correct = new Array<number>(nH).fill(0);
+  const lossSum = new Array<number>(nH).fill(0);
+  for (const { bt, ys } of set.chunks) {
+    // Tensors out of the tidy, read after it (tidy would walk a returned typed array element by element).
+    const out = tf.tidy(() =>
+      engineLogitsHeads(w, layout, bt).map((logits, h) => ({
+        pred: tf.argMax(logits, 1),
+        nll: tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHots[h]))),
+      })),
+    );
+    out.forEach(({ pred, nll }, h) => {
+      const p = pred.dataSync();
+      const y = ys[h];
+      for (let i = 0; i < y.length; i++) if (p[i] === y[i]) correct[h]++;
+      lossSum[h] += nll.dataSync()[0];
     });
-    for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) correct++;
-    lossSum += nll;
+    tf.dispose(out.flatMap((o) => [o.pred, o.nll]));
   }
-  return { acc: correct / set.n, loss: lossSum / set.n };
+  return correct.map((c, h) => ({ acc: c / set.n, loss: lossSum[h] / set.n }));
 }
 
 export function grokStepOf(metrics: MetricPoint[], threshold = 0.5): number | null {
   return metrics.find((m) => m.testAcc >= threshold)?.step ?? null;
+}
+
+/** A multitask run's grok step of one task (its first eval with test accuracy ≥ threshold). */
+export function taskGrokStepOf(metrics: MetricPoint[], task: string, threshold = 0.5): number | null {
+  return metrics.find((m) => (m.tasks?.[task]?.testAcc ?? -1) >= threshold)?.step ?? null;
 }
 
 /**
@@ -153,19 +167,27 @@ export function grokStepOf(metrics: MetricPoint[], threshold = 0.5): number | nu
  */
 export async function train(config: TrainConfig, opts: TrainOptions = {}): Promise<RunRecord> {
   const backend = await initBackend();
-  const task = validateConfig(config);
+  const tasks = validateConfig(config);
   const id = runId(config);
-  const dataset = makeDataset(task, config.frac, config.seed);
-  const layout = makeLayout({
-    p: config.p,
-    d: config.d,
-    nHeads: config.nHeads,
-    dff: config.dff,
-    layers: config.layers,
-  });
+  // A multitask run (config.tasks) is the same loop with one head and one label set per task.
+  const multi = config.tasks !== undefined;
+  const dataset = multi
+    ? makeMultitaskDataset(tasks, config.frac, config.seed)
+    : makeDataset(tasks[0], config.frac, config.seed);
+  const layout = makeLayout(
+    {
+      p: config.p,
+      d: config.d,
+      nHeads: config.nHeads,
+      dff: config.dff,
+      layers: config.layers,
+    },
+    config.tasks,
+  );
+  const taskNames = multi ? (config.tasks as string[]) : [tasks[0].name];
   // The config decides the diagnostics, so a record always says what was measured.
   const observers = [
-    ...(config.sed ? [sedObserver()] : []),
+    ...(config.sed ? [multi ? multitaskSedObserver() : sedObserver()] : []),
     ...(config.intervention ? [interventionObserver()] : []),
     ...(opts.observers ?? []),
   ];
@@ -180,7 +202,14 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
   let metrics: MetricPoint[] = [];
   let step = 0;
   let priorSeconds = 0;
-  let evals98 = 0;
+  /** Per task: evals with test accuracy ≥ 0.98 so far. */
+  let evals98 = taskNames.map(() => 0);
+  const taskTestAcc = (m: MetricPoint, t: number) =>
+    multi ? (m.tasks?.[taskNames[t]]?.testAcc ?? 0) : m.testAcc;
+  const count98 = (m: MetricPoint) => {
+    evals98 = evals98.map((n, t) => n + (taskTestAcc(m, t) >= 0.98 ? 1 : 0));
+  };
+  const converged = () => evals98.every((n) => n >= config.stopAfterEvals);
 
   for (const o of observers) o.setup?.({ config, layout, dataset });
 
@@ -197,7 +226,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     metrics = ck.header.metrics as MetricPoint[];
     step = ck.header.step as number;
     priorSeconds = ck.header.wallSeconds as number;
-    evals98 = metrics.filter((m) => m.testAcc >= 0.98).length;
+    for (const m of metrics) count98(m);
     const obsState = (ck.header.observers ?? {}) as Record<string, unknown>;
     for (const o of observers) {
       const prefix = `obs.${o.name}.`;
@@ -212,13 +241,13 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
 
   const started = performance.now();
   const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
-  const trainSet = makeEvalSet({ a: dataset.trainA, b: dataset.trainB, y: dataset.trainY }, config.p);
-  const testSet = makeEvalSet({ a: dataset.testA, b: dataset.testB, y: dataset.testY }, config.p);
+  const trainSet = makeEvalSet(dataset.trainA, dataset.trainB, dataset.trainYs, config.p);
+  const testSet = makeEvalSet(dataset.testA, dataset.testB, dataset.testYs, config.p);
   const grad = new Float32Array(layout.size);
   const nTrain = dataset.trainA.length;
   const ba = new Int32Array(config.batch);
   const bb = new Int32Array(config.batch);
-  const by = new Int32Array(config.batch);
+  const bys = dataset.trainYs.map(() => new Int32Array(config.batch));
   let lastLoss = Number.NaN;
 
   const saveCk = () => {
@@ -248,7 +277,17 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     try {
       const tr = evaluate(w, layout, trainSet);
       const te = evaluate(w, layout, testSet);
-      return { step, loss: tr.loss, trainAcc: tr.acc, testAcc: te.acc };
+      if (!multi) return { step, loss: tr[0].loss, trainAcc: tr[0].acc, testAcc: te[0].acc };
+      // Multitask: the objective (sum of the tasks' losses) and the worst task's accuracies, then each task.
+      return {
+        step,
+        loss: tr.reduce((s, x) => s + x.loss, 0),
+        trainAcc: Math.min(...tr.map((x) => x.acc)),
+        testAcc: Math.min(...te.map((x) => x.acc)),
+        tasks: Object.fromEntries(
+          taskNames.map((t, i) => [t, { loss: tr[i].loss, trainAcc: tr[i].acc, testAcc: te[i].acc }]),
+        ),
+      };
     } finally {
       disposeWeights(w);
     }
@@ -278,15 +317,15 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
       metrics.push(doEval());
       for (const o of observers) o.onEval?.({ step, layout, theta, loss: Number.NaN, metrics: metrics[0] });
     }
-    if (evals98 >= config.stopAfterEvals) stopReason = "converged";
+    if (converged()) stopReason = "converged";
     while (stopReason !== "converged" && step < config.maxSteps) {
       for (let i = 0; i < config.batch; i++) {
         const j = batchRng.int(nTrain);
         ba[i] = dataset.trainA[j];
         bb[i] = dataset.trainB[j];
-        by[i] = dataset.trainY[j];
+        for (let t = 0; t < bys.length; t++) bys[t][i] = dataset.trainYs[t][j];
       }
-      const bt = engineBatch(ba, bb, by, config.p);
+      const bt = engineBatch(ba, bb, bys, config.p);
       try {
         lastLoss = engineLossAndGrad(layout, theta, bt, grad);
       } finally {
@@ -304,9 +343,9 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
       if (step % config.checkpointEvery === 0 || step === config.maxSteps) {
         const m = doEval();
         metrics.push(m);
-        if (m.testAcc >= 0.98) evals98 += 1;
+        count98(m);
         for (const o of observers) o.onEval?.({ ...ctx, metrics: m });
-        if (evals98 >= config.stopAfterEvals) stopReason = "converged";
+        if (converged()) stopReason = "converged";
       }
       if (config.saveEvery > 0 && step % config.saveEvery === 0) saveCk();
       report();
@@ -329,7 +368,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     schemaVersion: RECORD_VERSION,
     id,
     config,
-    task: task.name,
+    task: taskNames.join("+"),
     backend: backend.name,
     sedlabVersion: packageVersion(),
     commit: gitCommit(),
@@ -342,6 +381,10 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     firstTest98Step: grokStepOf(metrics, 0.98),
     final: metrics[metrics.length - 1],
   };
+  if (multi) {
+    record.grokSteps = Object.fromEntries(taskNames.map((t) => [t, taskGrokStepOf(metrics, t)]));
+    record.firstTest98Steps = Object.fromEntries(taskNames.map((t) => [t, taskGrokStepOf(metrics, t, 0.98)]));
+  }
   for (const o of observers) {
     const r = o.result?.();
     if (r !== undefined) record[o.name] = r;

@@ -1,0 +1,244 @@
+// Multitask experiments (paper claim C3: aggregation across tasks hides the coupling): the runs, cached or
+// trained, and pure analysis of their records — peaks per task × seed, summaries beside the paper's numbers,
+// the cancellation and subspace-angle series, and a plain-words verdict on aggregation as the obstruction.
+import { formatMeanSd, meanSd } from "./analysis";
+import { makeConfig, type PresetName, type TrainConfig } from "./config";
+import type { SourceSummary } from "./diagnostics";
+import { PAPER_SEEDS, runOrLoad } from "./experiments";
+import type { MultitaskCouplingRecord, MultitaskSource } from "./multitaskSed";
+import { PAPER_MULTITASK } from "./paper";
+import { findRecord, type RunRecord, runId } from "./records";
+import type { Progress } from "./train";
+
+export const MULTITASK_TASKS = ["add", "sub", "mul", "sq_sum"] as const;
+/** The sweep that makes the paper-preset records. */
+export const MULTITASK_SPEC = "experiments/multitask.json";
+/**
+ * What one paper-preset run costs on one core (wasm), from the measured step, eval, per-checkpoint gradient and
+ * measurement times: a 50,000-step run is about 1.2–1.8 h at c = 200 and 2–3.2 h at c = 25 (a run stops sooner
+ * once every task has converged).
+ */
+export const MULTITASK_RUN_TIME =
+  "up to 50,000 steps each, about 1.2–1.8 h on one core at c = 200 and 2–3.2 h at c = 25 (less when every task converges early)";
+
+/** Checkpoint spacings c compared: the paper preset's 200 and the single-task 25; smaller runs elsewhere. */
+export function multitaskSpacings(preset: PresetName): number[] {
+  if (preset === "paper") return [200, 25];
+  if (preset === "test") return [25, 50];
+  return [50];
+}
+
+/** The multitask configs: spacings × seeds (default seeds 42, 137, 2024 at the paper preset, else 42). */
+export function multitaskConfigs(
+  preset: PresetName,
+  opts: { seeds?: readonly number[]; spacings?: readonly number[]; tasks?: readonly string[] } = {},
+): TrainConfig[] {
+  const seeds = opts.seeds ?? (preset === "paper" ? PAPER_SEEDS : [42]);
+  const spacings = opts.spacings ?? multitaskSpacings(preset);
+  const tasks = [...(opts.tasks ?? MULTITASK_TASKS)];
+  return spacings.flatMap((checkpointEvery) =>
+    seeds.map((seed) => makeConfig({ preset, tasks, seed, checkpointEvery, sed: true })),
+  );
+}
+
+/**
+ * The multitask records. At the paper preset they come from the cache only (`missing` lists the runs not
+ * there yet; `command` makes them); at the quick and test presets missing runs are trained here.
+ */
+export async function multitaskRuns(
+  preset: PresetName,
+  opts: {
+    seeds?: readonly number[];
+    spacings?: readonly number[];
+    onProgress?: (p: Progress) => void;
+  } = {},
+): Promise<{ records: RunRecord[]; missing: string[]; command: string; runTime: string }> {
+  const records: RunRecord[] = [];
+  const missing: string[] = [];
+  for (const config of multitaskConfigs(preset, opts)) {
+    if (preset === "paper") {
+      const rec = findRecord(config);
+      if (rec) records.push(rec);
+      else missing.push(runId(config));
+    } else {
+      records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
+    }
+  }
+  return { records, missing, command: `npx sedlab sweep ${MULTITASK_SPEC}`, runTime: MULTITASK_RUN_TIME };
+}
+
+/** The record's multitask diagnostics (throws naming the run when it has none). */
+export function multitaskCouplingOf(r: RunRecord): MultitaskCouplingRecord {
+  const c = r.coupling as MultitaskCouplingRecord | undefined;
+  if (!r.config.tasks || !c || !c.perTask || !c.aggregate || !c.update) {
+    throw new Error(
+      `run ${r.id} is not a multitask run with SED diagnostics (config.tasks and "sed": true; see ${MULTITASK_SPEC})`,
+    );
+  }
+  return c;
+}
+
+/** One task of one multitask run: its grok step and the peak and final R̄ of each SED source. */
+export interface MultitaskPeakRow {
+  task: string;
+  seed: number;
+  /** Checkpoint spacing c (steps). */
+  spacing: number;
+  grokStep: number | null;
+  updatePeak: number | null;
+  updateFinal: number | null;
+  aggregatePeak: number | null;
+  aggregateFinal: number | null;
+  perTaskPeak: number | null;
+  perTaskFinal: number | null;
+  /** Per-task gradient-SED peak ÷ aggregate gradient-SED peak: how much the aggregation loses. */
+  perTaskOverAggregate: number | null;
+  /** Aggregate gradient-SED peak ÷ update-SED peak: how much the optimizer trajectory loses on top. */
+  aggregateOverUpdate: number | null;
+}
+
+const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
+
+export function multitaskPeakRows(records: RunRecord[]): MultitaskPeakRow[] {
+  return records.flatMap((r) => {
+    const c = multitaskCouplingOf(r);
+    return c.tasks.map((task) => {
+      const s = (src: MultitaskSource): SourceSummary => c[src][task];
+      return {
+        task,
+        seed: r.config.seed,
+        spacing: r.config.checkpointEvery,
+        grokStep: r.grokSteps?.[task] ?? null,
+        updatePeak: s("update").peakRbar,
+        updateFinal: s("update").finalRbar,
+        aggregatePeak: s("aggregate").peakRbar,
+        aggregateFinal: s("aggregate").finalRbar,
+        perTaskPeak: s("perTask").peakRbar,
+        perTaskFinal: s("perTask").finalRbar,
+        perTaskOverAggregate: ratio(s("perTask").peakRbar, s("aggregate").peakRbar),
+        aggregateOverUpdate: ratio(s("aggregate").peakRbar, s("update").peakRbar),
+      };
+    });
+  });
+}
+
+/** Per spacing and task, over seeds: mean ± sd of the peaks, beside the paper's numbers (plain table rows). */
+export function multitaskSummary(rows: MultitaskPeakRow[]): Record<string, string | number>[] {
+  const out: Record<string, string | number>[] = [];
+  const spacings = [...new Set(rows.map((r) => r.spacing))].sort((a, b) => b - a);
+  for (const c of spacings) {
+    const tasks = [...new Set(rows.filter((r) => r.spacing === c).map((r) => r.task))];
+    for (const task of tasks) {
+      const rs = rows.filter((r) => r.spacing === c && r.task === task);
+      const paper = PAPER_MULTITASK.perTaskPeakRbar[task];
+      out.push({
+        c,
+        task,
+        seeds: rs.length,
+        "grok step": formatMeanSd(meanSd(rs.map((r) => r.grokStep)), 0),
+        "update R̄ peak (ours)": formatMeanSd(meanSd(rs.map((r) => r.updatePeak))),
+        "update R̄ peak (paper)": `≤ ${PAPER_MULTITASK.updateRbarMax}`,
+        "aggregate R̄ peak (ours)": formatMeanSd(meanSd(rs.map((r) => r.aggregatePeak))),
+        "aggregate R̄ peak (paper)": "not reported",
+        "per-task R̄ peak (ours)": formatMeanSd(meanSd(rs.map((r) => r.perTaskPeak))),
+        "per-task R̄ peak (paper)": paper === undefined ? "—" : paper,
+        "per-task / aggregate": formatMeanSd(meanSd(rs.map((r) => r.perTaskOverAggregate)), 2),
+      });
+    }
+  }
+  return out;
+}
+
+/** The cancellation ratio ‖Σ_t g_t‖ / Σ_t ‖g_t‖ over a run (every checkpoint). */
+export function cancellationSeries(r: RunRecord): { step: number[]; ratio: number[] } {
+  const c = multitaskCouplingOf(r).cancellation;
+  return { step: c.map((p) => p.step), ratio: c.map((p) => p.ratio) };
+}
+
+/** Mean principal angle (degrees) between each task's subspace and the aggregate or update one, over a run. */
+export function angleSeries(
+  r: RunRecord,
+  against: "aggregate" | "update",
+): { step: number[]; byTask: Record<string, number[]> } {
+  const c = multitaskCouplingOf(r);
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Number.NaN);
+  return {
+    step: c.angles.map((a) => a.step),
+    byTask: Object.fromEntries(c.tasks.map((t) => [t, c.angles.map((a) => mean(a[against][t] ?? []))])),
+  };
+}
+
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+const range = (xs: number[], d = 1) =>
+  xs.length ? `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}` : "—";
+const medianOf = (xs: number[]) => {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * A plain-words reading of our multitask numbers against the paper's claim (update-SED R̄ ≤ 1 on every task,
+ * per-task gradient-SED 20–45×, aggregation across tasks the obstruction), one paragraph per spacing. The
+ * aggregate gradient-SED is the direct test: if it couples about as well as the per-task one (peaks within 2×),
+ * the text says so, and that the loss is then in the optimizer trajectory, not in the aggregation.
+ */
+export function multitaskClaimCheck(rows: MultitaskPeakRow[], records: RunRecord[] = []): string {
+  const ok = rows.filter((r) => r.updatePeak !== null && r.aggregatePeak !== null && r.perTaskPeak !== null);
+  if (ok.length === 0) return "No multitask runs with diagnostics yet.";
+  const paras: string[] = [];
+  for (const c of [...new Set(ok.map((r) => r.spacing))].sort((a, b) => b - a)) {
+    const rs = ok.filter((r) => r.spacing === c);
+    const n = rs.length;
+    const seeds = new Set(rs.map((r) => r.seed)).size;
+    const up = rs.map((r) => r.updatePeak as number);
+    const ag = rs.map((r) => r.aggregatePeak as number);
+    const pt = rs.map((r) => r.perTaskPeak as number);
+    const lossAgg = rs.map((r) => r.perTaskOverAggregate as number).filter(Number.isFinite);
+    const lossUpd = rs.map((r) => r.aggregateOverUpdate as number).filter(Number.isFinite);
+    const updLe1 = up.filter((x) => x <= PAPER_MULTITASK.updateRbarMax).length;
+    const closeAgg = lossAgg.filter((x) => x <= 2).length;
+    const mAgg = medianOf(lossAgg);
+    const mUpd = medianOf(lossUpd);
+    const canc = records
+      .filter((r) => r.config.checkpointEvery === c)
+      .flatMap((r) => cancellationSeries(r).ratio)
+      .filter(Number.isFinite);
+    const lines = [
+      `**c = ${c} (${seeds} seed${seeds === 1 ? "" : "s"}, ${n} task × seed pairs).** `,
+      `Update-SED R̄ peaks at ${range(up)}× (≤ 1 in ${updLe1} of ${n}; paper: ≤ 1 on all four tasks). `,
+      `Per-task gradient-SED peaks at ${range(pt)}× (paper: 21.8–44.9×). `,
+      `Aggregate gradient-SED — the gradient of the summed loss, one basis for all tasks, which the paper does not report — `,
+      `peaks at ${range(ag)}×; per-task peak ÷ aggregate peak has median ${fmt(mAgg, 2)} (≤ 2 in ${closeAgg} of ${n}: `,
+      `the aggregate keeps at least half the per-task coupling), and aggregate ÷ update-SED peak has median ${fmt(mUpd, 1)}. `,
+    ];
+    if (canc.length) {
+      lines.push(
+        `The tasks' attention gradients cancel partly when summed: ‖Σ_t g_t‖ / Σ_t ‖g_t‖ has median ${fmt(medianOf(canc), 2)} over the checkpoints `,
+        `(1 = aligned; 0.5 = four orthogonal gradients of equal norm). `,
+      );
+    }
+    if (closeAgg >= n / 2 && mUpd > 2) {
+      lines.push(
+        "**So here the aggregate gradient-SED couples about as well as the per-task one: summing the tasks' gradients does not by itself hide the coupling.** ",
+        "What does is the step from gradients to AdamW updates (per-coordinate normalisation, momentum, weight decay): the update-SED is the weak one. ",
+        "On these numbers aggregation is not the obstruction the paper names; the optimizer trajectory is.",
+      );
+    } else if (closeAgg >= n / 2) {
+      lines.push(
+        "Aggregate and per-task gradient-SED couple comparably, and neither is far above the update-SED: on these numbers no stage clearly loses the signal.",
+      );
+    } else if (mUpd > 2) {
+      lines.push(
+        "Aggregation loses part of the signal (per-task above aggregate), and the optimizer trajectory loses more on top (aggregate above update): both stages contribute, not aggregation alone.",
+      );
+    } else {
+      lines.push(
+        "Aggregation loses the signal: the per-task gradient-SED couples clearly more than the aggregate, which couples about as weakly as the update-SED — consistent with the paper's claim.",
+      );
+    }
+    paras.push(lines.join(""));
+  }
+  return paras.join("\n\n");
+}
