@@ -35,6 +35,8 @@ train options:
   --op NAME          built-in operation: add, sub, mul, sq_sum (default add)
   --expr EXPR        your own operation in a and b (mathjs syntax, exact integer arithmetic mod p),
                      e.g. --expr "a^3 + a*b"
+  --tasks A,B,…      multitask: one shared trunk with a head per built-in operation, e.g. add,sub,mul,sq_sum
+                     (paper preset: ≤ 50,000 steps, checkpoints every 200; --sed adds per-task diagnostics)
   --seed N           random seed (default 42)
   --preset NAME      ${PRESETS.join(" | ")} (default paper)
   --p N              modulus (paper: 97)
@@ -116,6 +118,7 @@ export function parseTrainArgs(args: string[]): {
       options: {
         op: { type: "string" },
         expr: { type: "string" },
+        tasks: { type: "string" },
         seed: { type: "string" },
         preset: { type: "string" },
         p: { type: "string" },
@@ -149,6 +152,10 @@ export function parseTrainArgs(args: string[]): {
     preset: preset as PresetName,
     op: s("op"),
     expr: s("expr"),
+    tasks: s("tasks")
+      ?.split(",")
+      .map((t) => t.trim())
+      .filter((t) => t !== ""),
     seed: num("seed", s("seed"), true),
     p: num("p", s("p")),
     frac: num("frac", s("frac")),

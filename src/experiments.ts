@@ -1,6 +1,7 @@
 // Running experiments from notebooks and scripts: use the cached record when there is one, train otherwise.
 import {
   canonicalJson,
+  INTERVENTION_DEFAULTS,
   makeConfig,
   overridesOf,
   PRESETS,
@@ -33,6 +34,16 @@ export function cacheOnly(): boolean {
 
 /** The command that creates the record of `config` (`sedlab train` when its flags can say it, else a sweep). */
 export function trainCommandFor(config: TrainConfig): string {
+  if (config.tasks) {
+    // Multitask runs have no `sedlab train` flags: a one-run sweep spec says it.
+    const { tasks, ...rest } = overridesOf(config);
+    const spec = {
+      preset: config.preset,
+      seeds: [config.seed],
+      base: { tasks: config.tasks ?? tasks, ...rest },
+    };
+    return `npx sedlab sweep SPEC.json with SPEC.json = ${JSON.stringify(spec)}`;
+  }
   const task = config.expr !== undefined ? `--expr ${JSON.stringify(config.expr)}` : `--op ${config.op}`;
   const flags: Record<string, string> = {
     p: "--p",
@@ -53,6 +64,13 @@ export function trainCommandFor(config: TrainConfig): string {
   if (config.sed && canonicalJson(config.sed) === canonicalJson(defaultSed)) {
     args.push("--sed");
     delete extra.sed;
+  }
+  const iv = config.intervention;
+  if (iv && iv.window === INTERVENTION_DEFAULTS.window) {
+    args.push(`--intervention ${iv.mode}`);
+    if (iv.projection !== INTERVENTION_DEFAULTS.projection) args.push(`--projection ${iv.projection}`);
+    if (iv.rank !== INTERVENTION_DEFAULTS.rank) args.push(`--rank ${iv.rank}`);
+    delete extra.intervention;
   }
   if (Object.keys(extra).length === 0) return args.join(" ");
   const spec = {

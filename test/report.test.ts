@@ -136,6 +136,18 @@ describe("cache-only runOrLoad", () => {
     const c = trainCommandFor(makeConfig({ preset: "paper", op: "add", seed: 42, sed: { epsRel: 0.05 } }));
     assert.match(c, /^npx sedlab sweep SPEC\.json with SPEC\.json = \{"preset":"paper","ops":\["add"\]/);
     assert.match(c, /"epsRel":0\.05/);
+    assert.equal(
+      trainCommandFor(
+        makeConfig({ preset: "paper", op: "add", seed: 1, intervention: { mode: "keep-random", rank: 10 } }),
+      ),
+      "npx sedlab train --op add --seed 1 --preset paper --intervention keep-random --rank 10",
+    );
+    const mt = trainCommandFor(makeConfig({ preset: "paper", tasks: ["add", "mul"], seed: 3, sed: true }));
+    assert.match(
+      mt,
+      /^npx sedlab sweep SPEC\.json with SPEC\.json = \{"preset":"paper","seeds":\[3\],"base":\{"tasks":\["add","mul"\]/,
+    );
+    assert.doesNotMatch(mt, /undefined/);
   });
 
   test("SEDLAB_CACHE_ONLY=1: a missing record is an error naming the run and the command", async () => {
