@@ -89,6 +89,7 @@ mkdir -p "$out"
 # then shuts the kernel down. On failure the partial notebook is still exported (NAME.failed.html/.ipynb).
 read -r -d '' DRIVER <<'PY' || true
 import math, os, re, sys, time
+import jinja2
 import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -121,7 +122,16 @@ stem = base + ".failed" if error else base
 for stale in [base + ".html"] if error else [base + ".failed.html", base + ".failed.ipynb"]:
     if os.path.exists(stale):
         os.remove(stale)  # no stale report next to this run's result
-body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": name}})
+# The lab template minus its require.js and MathJax <script src> (a CDN URL with a conda nbconvert, /usr/share/javascript
+# on Debian): reports must open offline with no request to another host. Our figures need neither (plotly.js is inlined
+# once by src/nbdisplay.ts; the notebooks write maths in Unicode).
+OFFLINE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
+exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"sedlab_offline.html.j2": OFFLINE})],
+                        template_file="sedlab_offline.html.j2")
+body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
 with open(stem + ".html", "w", encoding="utf-8") as f:
     f.write(body)
 if error is None:
