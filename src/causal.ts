@@ -187,7 +187,8 @@ export function speedupTable(rows: InterventionRow[]): SpeedupRow[] {
   const main = rows.filter((r) => r.rank === INTERVENTION_DEFAULTS.rank && r.weightDecay === 1);
   const grokOrBudget = (r: InterventionRow) => r.grokStep ?? r.steps;
   const out: SpeedupRow[] = [];
-  const ops = [...new Set(main.map((r) => r.op))];
+  // Ops with intervention runs (controls alone make no comparison).
+  const ops = [...new Set(main.filter((r) => r.mode !== "control").map((r) => r.op))];
   for (const op of ops) {
     const controlRows = main.filter((r) => r.op === op && r.mode === "control");
     const control = mean(controlRows.map(grokOrBudget));
@@ -329,6 +330,20 @@ export function interventionVerdict(table: SpeedupRow[], rows: InterventionRow[]
       );
     }
     lines.push(parts.join(" "));
+  }
+  const keptOf = (mode: Mode) => {
+    const k = rows.filter(
+      (r) => r.mode === mode && r.projection === "gradient" && r.rank === 3 && r.keptFraction !== null,
+    );
+    return k.length ? k.reduce((s, r) => s + (r.keptFraction as number), 0) / k.length : null;
+  };
+  const kSed = keptOf("keep-sed");
+  const kRand = keptOf("keep-random");
+  if (kSed !== null && kRand !== null) {
+    const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+    lines.push(
+      `- **How much gradient the keep modes let through**: on average ${pct(kSed)} of the attention gradient's norm (keep-SED) and ${pct(kRand)} (keep-random, ≈ √(3/P) for a random 3-frame). Adam divides each coordinate by its running RMS, so the update's size does not shrink with the gradient's: a faster grok from a far smaller gradient is consistent with the speed-up coming from the optimizer's normalisation rather than from which directions are kept.`,
+    );
   }
   const upd = get("add", "update", "remove-sed");
   const grad = get("add", "gradient", "remove-sed");
