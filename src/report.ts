@@ -124,7 +124,10 @@ function gradientSedHeadline(set: RecordSet, preset: PresetName): Headline {
 function interventionsHeadline(set: RecordSet, preset: PresetName): Headline {
   const hint = "npx sedlab sweep experiments/interventions.json";
   const all = [...set.values()].filter((r) => r.config.preset === preset && r.task === "add");
-  const iv = all.filter((r) => r.config.intervention?.projection === "gradient");
+  // Control comes from the plain runs (as in notebook 04), not from the explicit control runs that check them.
+  const iv = all.filter(
+    (r) => r.config.intervention?.projection === "gradient" && r.config.intervention.mode !== "control",
+  );
   if (iv.length === 0) throw new MissingRecords(["add_p97_paper_seed42_keep-sed", "…"], hint);
   const controls = pick(
     set,
