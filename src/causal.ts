@@ -3,11 +3,11 @@
 import { join } from "node:path";
 import { formatMeanSd, meanSd } from "./analysis";
 import { INTERVENTION_DEFAULTS, type InterventionConfig, makeConfig, type PresetName } from "./config";
-import { runOrLoad } from "./experiments";
+import { recordsFor } from "./experiments";
 import type { InterventionResult } from "./intervention";
 import { PAPER } from "./paper";
 import { repoRoot } from "./paths";
-import { findRecord, type RunRecord, runId } from "./records";
+import { findRecord, type RunRecord } from "./records";
 import { expandSpec, loadSpec } from "./sweep";
 import type { Progress } from "./train";
 
@@ -41,8 +41,6 @@ export async function interventionRuns(
   preset: PresetName,
   opts: { onProgress?: (p: Progress) => void } = {},
 ): Promise<{ records: RunRecord[]; missing: string[] }> {
-  const records: RunRecord[] = [];
-  const missing: string[] = [];
   if (preset === "paper") {
     const configs = INTERVENTION_SPECS.flatMap((name) =>
       expandSpec(loadSpec(join(repoRoot(), "experiments", `${name}.json`))),
@@ -54,22 +52,14 @@ export async function interventionRuns(
       const [op, seed] = k.split("|");
       return makeConfig({ preset, op, seed: Number(seed), sed: true });
     });
-    for (const config of [...controls, ...configs]) {
-      const rec = findRecord(config);
-      if (rec) records.push(rec);
-      else missing.push(runId(config));
-    }
-    return { records, missing };
+    return recordsFor([...controls, ...configs], { cacheOnly: true });
   }
   const modes: { mode: Mode; projection: "gradient" | "update" }[] = [
     ...MODES.map((mode) => ({ mode, projection: "gradient" as const })),
     ...MODES.filter((m) => m !== "control").map((mode) => ({ mode, projection: "update" as const })),
   ];
-  for (const m of modes) {
-    const config = makeConfig({ preset, op: "add", seed: 42, intervention: m });
-    records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
-  }
-  return { records, missing };
+  const configs = modes.map((m) => makeConfig({ preset, op: "add", seed: 42, intervention: m }));
+  return recordsFor(configs, { cacheOnly: false, onProgress: opts.onProgress });
 }
 
 /**

@@ -114,6 +114,26 @@ export async function runOrLoad(
   return { record, cached: false };
 }
 
+/**
+ * The records of `configs`, in order. `cacheOnly`: the cached ones, and the ids of the rest in `missing` (paper-preset
+ * runs take minutes to hours each: a sweep makes them). Otherwise each is loaded or trained with `runOrLoad`.
+ */
+export async function recordsFor(
+  configs: readonly TrainConfig[],
+  opts: { cacheOnly: boolean; onProgress?: (p: Progress) => void },
+): Promise<{ records: RunRecord[]; missing: string[] }> {
+  const records: RunRecord[] = [];
+  const missing: string[] = [];
+  for (const config of configs) {
+    if (opts.cacheOnly) {
+      const rec = findRecord(config);
+      if (rec) records.push(rec);
+      else missing.push(runId(config));
+    } else records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
+  }
+  return { records, missing };
+}
+
 export const SINGLE_TASK_OPS = ["add", "sub", "mul", "sq_sum"] as const;
 export const PAPER_SEEDS = [42, 137, 2024] as const;
 
@@ -131,18 +151,10 @@ export async function sedRuns(
     onProgress?: (p: Progress) => void;
   } = {},
 ): Promise<{ records: RunRecord[]; missing: string[] }> {
-  const records: RunRecord[] = [];
-  const missing: string[] = [];
-  for (const config of sedRunConfigs(preset, opts)) {
-    if (preset === "paper") {
-      const rec = findRecord(config);
-      if (rec) records.push(rec);
-      else missing.push(runId(config));
-    } else {
-      records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
-    }
-  }
-  return { records, missing };
+  return recordsFor(sedRunConfigs(preset, opts), {
+    cacheOnly: preset === "paper",
+    onProgress: opts.onProgress,
+  });
 }
 
 /** The configs `sedRuns` reads: ops × seeds (default: the four ops; seeds 42, 137, 2024 at paper, else 42). */

@@ -4,10 +4,10 @@
 import { formatMeanSd, meanSd } from "./analysis";
 import { makeConfig, type PresetName, type TrainConfig } from "./config";
 import type { SourceSummary } from "./diagnostics";
-import { PAPER_SEEDS, runOrLoad } from "./experiments";
+import { PAPER_SEEDS, recordsFor } from "./experiments";
 import type { MultitaskCouplingRecord, MultitaskSource } from "./multitaskSed";
 import { PAPER_MULTITASK } from "./paper";
-import { findRecord, type RunRecord, runId } from "./records";
+import type { RunRecord } from "./records";
 import type { Progress } from "./train";
 
 export const MULTITASK_TASKS = ["add", "sub", "mul", "sq_sum"] as const;
@@ -53,17 +53,10 @@ export async function multitaskRuns(
     onProgress?: (p: Progress) => void;
   } = {},
 ): Promise<{ records: RunRecord[]; missing: string[]; command: string; runTime: string }> {
-  const records: RunRecord[] = [];
-  const missing: string[] = [];
-  for (const config of multitaskConfigs(preset, opts)) {
-    if (preset === "paper") {
-      const rec = findRecord(config);
-      if (rec) records.push(rec);
-      else missing.push(runId(config));
-    } else {
-      records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
-    }
-  }
+  const { records, missing } = await recordsFor(multitaskConfigs(preset, opts), {
+    cacheOnly: preset === "paper",
+    onProgress: opts.onProgress,
+  });
   return { records, missing, command: `npx sedlab sweep ${MULTITASK_SPEC}`, runTime: MULTITASK_RUN_TIME };
 }
 

@@ -2,9 +2,9 @@
 // and compared with the built-in operations at the same preset.
 import { join } from "node:path";
 import { makeConfig, type PresetName, type TrainConfig } from "./config";
-import { runOrLoad } from "./experiments";
+import { recordsFor, runOrLoad } from "./experiments";
 import { repoRoot } from "./paths";
-import { findRecord, type RunRecord, runId } from "./records";
+import type { RunRecord } from "./records";
 import { expandSpec, loadSpec } from "./sweep";
 import { makeTask, TaskError } from "./tasks";
 import type { Progress } from "./train";
@@ -85,14 +85,8 @@ export async function comparisonRuns(
   opts: { onProgress?: (p: Progress) => void; cacheOnly?: boolean } = {},
 ): Promise<{ records: RunRecord[]; missing: string[] }> {
   const spec = loadSpec(join(repoRoot(), "experiments", `${NEW_OPERATIONS_SPEC}.json`));
-  const records: RunRecord[] = [];
-  const missing: string[] = [];
-  for (const config of expandSpec({ ...spec, preset })) {
-    if (opts.cacheOnly) {
-      const rec = findRecord(config);
-      if (rec) records.push(rec);
-      else missing.push(runId(config));
-    } else records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
-  }
-  return { records, missing };
+  return recordsFor(expandSpec({ ...spec, preset }), {
+    cacheOnly: opts.cacheOnly ?? false,
+    onProgress: opts.onProgress,
+  });
 }
