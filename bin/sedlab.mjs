@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// The `sedlab` command: runs the TypeScript CLI through tsx, with the checkout as the project root.
+#!/usr/bin/env -S node --max-semi-space-size=32
+// The `sedlab` command: runs the TypeScript CLI through tsx, with the checkout as the project root. The
+// shebang's V8 flag is src/nodeFlags.ts's (why: there).
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { register } from "tsx/esm/api";

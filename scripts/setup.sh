@@ -126,6 +126,14 @@ had_kernel=no
 [[ -f "$kernel_json" ]] && grep -qF "\"$ROOT/node_modules/.bin/tslab\"" "$kernel_json" && had_kernel=yes
 node_modules/.bin/tslab install --python "$PY" --binary "$ROOT/node_modules/.bin/tslab" --prefix "$prefix" >/dev/null
 [[ -f "$kernel_json" ]] || die "tslab install did not write $kernel_json"
+# The kernel's node gets the V8 flags every training process uses (src/nodeFlags.ts: ~28% less CPU time).
+NODE_FLAGS="--max-semi-space-size=32"
+add_node_flags() {
+  node -e 'const fs = require("fs"); const [f, flags] = process.argv.slice(1);
+    const k = JSON.parse(fs.readFileSync(f, "utf8")); k.env = { ...(k.env ?? {}), NODE_OPTIONS: flags };
+    fs.writeFileSync(f, JSON.stringify(k, null, 1));' "$1" "$NODE_FLAGS"
+}
+add_node_flags "$kernel_json"
 # (capture first: `cmd | grep -q` under pipefail fails when grep exits early and cmd gets SIGPIPE)
 specs="$(JUPYTER_PATH="$prefix/share/jupyter" "$PY" -m jupyter kernelspec list 2>/dev/null || true)"
 if grep -qw tslab <<<"$specs"; then
@@ -139,6 +147,7 @@ fi
 # JUPYTER_PATH (recipe §7: `tslab install --sys-prefix`).
 if [[ -n "${CONDA_PREFIX:-}" && "$PY" == "$CONDA_PREFIX"/* ]]; then
   node_modules/.bin/tslab install --python "$PY" --binary "$ROOT/node_modules/.bin/tslab" --sys-prefix >/dev/null &&
+    add_node_flags "$CONDA_PREFIX/share/jupyter/kernels/tslab/kernel.json" &&
     say "kernel: also registered in the conda env $CONDA_PREFIX (jupyter lab finds it directly)"
 fi
 

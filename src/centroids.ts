@@ -8,12 +8,9 @@ import {
   disposeEngineBatch,
   disposeWeights,
   type EngineBatch,
-  engineBackward,
   engineBatch,
-  engineEmbed,
-  engineForwardHeads,
+  engineInputGrads,
   engineWeights,
-  newCache,
 } from "./engine";
 import type { Layout } from "./params";
 import type { Pairs } from "./tasks";
@@ -75,18 +72,14 @@ export function centroidsHeads(
   // of them looking for tensors (~0.1 s per head at 1024 probes).
   let dE: tf.Tensor[] = [];
   try {
-    dE = tf.tidy(() => {
-      const E = engineEmbed(w, probes.batch);
-      const cache = newCache();
-      engineForwardHeads(w, layout, E, cache, undefined, []);
-      return heads.map((h) => {
-        const seed = probes.seeds[h];
-        if (!seed) throw new Error(`centroids: the probes have no labels for head ${h}`);
-        const dZs: (tf.Tensor2D | undefined)[] = [];
-        dZs[h] = seed[kind];
-        return engineBackward(w, layout, cache, dZs, false).dE;
-      });
+    const seeds = heads.map((h) => {
+      const seed = probes.seeds[h];
+      if (!seed) throw new Error(`centroids: the probes have no labels for head ${h}`);
+      const dZs: (tf.Tensor2D | undefined)[] = [];
+      dZs[h] = seed[kind];
+      return dZs;
     });
+    dE = tf.tidy(() => engineInputGrads(w, layout, probes.batch, seeds));
     return dE.map((t) => t.dataSync() as Float32Array);
   } finally {
     tf.dispose(dE);

@@ -41,6 +41,11 @@ export interface EngineWeights {
     bv: tf.Tensor1D;
     wo: tf.Tensor2D;
     bo: tf.Tensor1D;
+    /** Transposes for the backward pass, built in JavaScript (wasm's Transpose is ~4× slower). */
+    wqkvT: tf.Tensor2D;
+    woT: tf.Tensor2D;
+    w1T: tf.Tensor2D;
+    w2T: tf.Tensor2D;
     ln2g: tf.Tensor1D;
     ln2b: tf.Tensor1D;
     w1: tf.Tensor2D;
@@ -59,6 +64,48 @@ export interface EngineWeights {
 export interface HeadWeights {
   wh: tf.Tensor2D;
   bh: tf.Tensor1D;
+  /** wh transposed, [p, d] (backward). */
+  whT?: tf.Tensor2D;
+}
+
+/** The transpose of a row-major [rows, cols] array, as a [cols, rows] tensor. */
+function transposed(src: Float32Array, rows: number, cols: number): tf.Tensor2D {
+  const out = new Float32Array(rows * cols);
+  // Row blocks of 16 keep the strided reads in cache; the writes are sequential.
+  for (let i0 = 0; i0 < rows; i0 += 16) {
+    const i1 = Math.min(rows, i0 + 16);
+    for (let j = 0; j < cols; j++) {
+      const o = j * rows;
+      for (let i = i0; i < i1; i++) out[o + i] = src[i * cols + j];
+    }
+  }
+  return tf.tensor2d(out, [cols, rows]);
+}
+
+/**
+ * [xᵀ; 1]: x [rows, cols] transposed, with a row of ones appended ([cols + 1, rows]). [xᵀ; 1]·dY is the weight
+ * gradient xᵀ·dY with the bias gradient (dY's column sums) as its last row, from one matmul: wasm's
+ * one-row matmul that a separate column sum needs runs at ~2 GFLOP/s.
+ */
+function augT(x: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = x.shape;
+  const src = x.dataSync() as Float32Array;
+  const out = new Float32Array((cols + 1) * rows);
+  for (let i0 = 0; i0 < rows; i0 += 16) {
+    const i1 = Math.min(rows, i0 + 16);
+    for (let j = 0; j < cols; j++) {
+      const o = j * rows;
+      for (let i = i0; i < i1; i++) out[o + i] = src[i * cols + j];
+    }
+  }
+  out.fill(1, cols * rows);
+  return tf.tensor2d(out, [cols + 1, rows]);
+}
+
+/** xᵀ for a 2-D tensor, done in JavaScript: exact, and ~3.5× faster than wasm's Transpose kernel. */
+function T(x: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = x.shape;
+  return transposed(x.dataSync() as Float32Array, rows, cols);
 }
 
 /** Builds the engine's weight tensors from theta (dispose with `disposeWeights`). */
@@ -72,7 +119,11 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
     layers: [],
     lnfg: t1("ln_f.g"),
     lnfb: t1("ln_f.b"),
-    heads: layout.heads.map((h) => ({ wh: t2(h.w, [d, layout.sizes.p]), bh: t1(h.b) })),
+    heads: layout.heads.map((h) => ({
+      wh: t2(h.w, [d, layout.sizes.p]),
+      bh: t1(h.b),
+      whT: transposed(v(h.w), d, layout.sizes.p),
+    })),
     tok: t2("embed.tok", [layout.sizes.p, d]),
     pos: t2("embed.pos", [2, d]),
   };
@@ -111,6 +162,10 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
       bv: tf.tensor1d(bqkv.subarray(2 * d)),
       wo: t2(`${pre}attn.wo`, [d, d]),
       bo: t1(`${pre}attn.bo`),
+      wqkvT: transposed(wqkv, d, 3 * d),
+      woT: transposed(v(`${pre}attn.wo`), d, d),
+      w1T: transposed(v(`${pre}mlp.w1`), d, dff),
+      w2T: transposed(v(`${pre}mlp.w2`), dff, d),
       ln2g: t1(`${pre}ln2.g`),
       ln2b: t1(`${pre}ln2.b`),
       w1: t2(`${pre}mlp.w1`, [d, dff]),
@@ -124,7 +179,7 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
 
 export function disposeWeights(w: EngineWeights): void {
   for (const l of w.layers) tf.dispose(Object.values(l));
-  for (const h of w.heads) tf.dispose([h.wh, h.bh]);
+  for (const h of w.heads) tf.dispose([h.wh, h.bh, ...(h.whT ? [h.whT] : [])]);
   tf.dispose([w.lnfg, w.lnfb, w.tok, w.pos]);
 }
 
@@ -210,15 +265,6 @@ export function engineEmbed(w: EngineWeights, batch: EngineBatch): tf.Tensor2D {
 /** Column sums of [N, k] → [k], as a matmul with a row of ones (wasm's Sum over axis 0 is slow). */
 function colSum(x: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
-}
-
-/**
- * Gradient of the fused [bq | bk | bv] bias. The key bias shifts both keys equally and cancels in
- * (own − other): its gradient is exactly zero, and computing it would only add rounding noise, which Adam's
- * normalisation then amplifies.
- */
-function qkvBiasGrad(dQKV: tf.Tensor2D, d: number): tf.Tensor1D {
-  return tf.mul(colSum(dQKV), tf.concat([tf.ones([d]), tf.zeros([d]), tf.ones([d])])) as tf.Tensor1D;
 }
 
 /** [x0; x1] → [x1; x0]: the other position's rows. */
@@ -398,17 +444,27 @@ function engineTrunk(
   return hf;
 }
 
-const T = (x: tf.Tensor2D) => tf.transpose(x) as tf.Tensor2D;
-
-type LayerWeights = EngineWeights["layers"][number];
+/** A weight's gradient [in + 1, out] with its bias's gradient as the last row (see `augT`). */
+type WithBias = tf.Tensor2D;
 /** Weight gradients in the engine's layout (the embedding's come from dE). With the first-layer table, layer
  * 0's ln1/QKV gradients are filled in by the caller from the table's backward pass. */
-export type EngineGrads = Omit<EngineWeights, "tok" | "pos" | "layers" | "heads"> & {
-  layers: (Omit<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv" | "wq" | "wk" | "wv" | "bq" | "bk" | "bv"> &
-    Partial<Pick<LayerWeights, "ln1g" | "ln1b" | "wqkv" | "bqkv">>)[];
-  /** Per head; undefined for a head that was not seeded (its gradient is zero). */
-  heads: (HeadWeights | undefined)[];
-};
+export interface EngineGrads {
+  layers: {
+    ln1g?: tf.Tensor1D;
+    ln1b?: tf.Tensor1D;
+    /** [d + 1, 3d]: fused Q/K/V weights (query scaled) and biases. */
+    wqkv?: WithBias;
+    wo: WithBias;
+    ln2g: tf.Tensor1D;
+    ln2b: tf.Tensor1D;
+    w1: WithBias;
+    w2: WithBias;
+  }[];
+  lnfg: tf.Tensor1D;
+  lnfb: tf.Tensor1D;
+  /** Per head ([d + 1, p]); undefined for a head that was not seeded (its gradient is zero). */
+  heads: (WithBias | undefined)[];
+}
 
 /**
  * Gradients reaching the logits: one tensor [B, p] for the first (single-task: only) head, or one per head in
@@ -437,7 +493,7 @@ export function engineBackward(
   for (let h = 0; h < seeds.length; h++) {
     const dZ = seeds[h];
     if (!dZ) continue;
-    const part = tf.matMul(dZ, T(w.heads[h].wh)) as tf.Tensor2D;
+    const part = tf.matMul(dZ, w.heads[h].whT ?? T(w.heads[h].wh)) as tf.Tensor2D;
     dHf = dHf ? (tf.add(dHf, part) as tf.Tensor2D) : part;
   }
   if (!dHf) throw new Error("engineBackward: no head has a logit gradient");
@@ -446,7 +502,7 @@ export function engineBackward(
   const headG = paramGrads
     ? w.heads.map((_, h) => {
         const dZ = seeds[h];
-        return dZ ? { wh: tf.matMul(T(c.hf), dZ) as tf.Tensor2D, bh: colSum(dZ) } : undefined;
+        return dZ ? (tf.matMul(augT(c.hf), dZ) as tf.Tensor2D) : undefined;
       })
     : undefined;
   const lnfG: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
@@ -459,14 +515,17 @@ export function engineBackward(
     const ln2G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
     const ln1G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
     // MLP: x2 = x1 + W2·gelu(W1·LN2(x1) + b1) + b2.
-    const dG = tf.matMul(dx, T(L.w2));
+    const dG = tf.matMul(dx, L.w2T);
     const du = tf.mul(
       dG,
       tf.add(C.phi, tf.mul(C.u, tf.mul(tf.exp(tf.mul(tf.square(C.u), -0.5)), INV_SQRT_2PI))),
     );
-    const dx1 = tf.add(dx, lnBackward(tf.matMul(du, T(L.w1)), L.ln2g, C.ln2, ln2G)) as tf.Tensor2D;
+    const dx1 = tf.add(
+      dx,
+      lnBackward(tf.matMul(du, L.w1T) as tf.Tensor2D, L.ln2g, C.ln2, ln2G),
+    ) as tf.Tensor2D;
     // Attention output: x1 = x + Wo·o + bo, o = v_other + p ⊙ (v_own − v_other).
-    const dO = tf.matMul(dx1, T(L.wo));
+    const dO = tf.matMul(dx1, L.woT);
     const dPw = headSum(tf.mul(dO, C.dv), nHeads);
     const dDv = headScale(C.pw, dO, nHeads);
     const dS = tf.mul(dPw, tf.mul(C.pw, tf.sub(1, C.pw)));
@@ -491,7 +550,7 @@ export function engineBackward(
     let dxIn: tf.Tensor2D;
     if (C.h && C.ln1) {
       dxIn = tf.add(
-        lnBackward(tf.matMul(dQKV, T(L.wqkv)) as tf.Tensor2D, L.ln1g, C.ln1, ln1G),
+        lnBackward(tf.matMul(dQKV, L.wqkvT) as tf.Tensor2D, L.ln1g, C.ln1, ln1G),
         resid,
       ) as tf.Tensor2D;
     } else {
@@ -503,16 +562,12 @@ export function engineBackward(
       lg[i] = {
         ln1g: ln1G[0] as tf.Tensor1D | undefined,
         ln1b: ln1G[1] as tf.Tensor1D | undefined,
-        wqkv: C.h ? (tf.matMul(T(C.h), dQKV) as tf.Tensor2D) : undefined,
-        bqkv: C.h ? qkvBiasGrad(dQKV, d) : undefined,
-        wo: tf.matMul(T(C.o), dx1),
-        bo: colSum(dx1),
+        wqkv: C.h ? (tf.matMul(augT(C.h), dQKV) as tf.Tensor2D) : undefined,
+        wo: tf.matMul(augT(C.o), dx1),
         ln2g: ln2G[0] as tf.Tensor1D,
         ln2b: ln2G[1] as tf.Tensor1D,
-        w1: tf.matMul(T(C.h2), du),
-        b1: colSum(du as tf.Tensor2D),
-        w2: tf.matMul(T(C.g), dx),
-        b2: colSum(dx),
+        w1: tf.matMul(augT(C.h2), du),
+        w2: tf.matMul(augT(C.g), dx),
       };
     }
     dx = dxIn;
@@ -536,20 +591,23 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
   const qs = 1 / Math.sqrt(d / nHeads);
   const at = (name: string) => paramView(layout, out, name);
   const put = (name: string, t: tf.Tensor) => at(name).set(t.dataSync());
+  /** A [in + 1, out] gradient: the weight's rows, then the bias's. */
+  const putWithBias = (wName: string, bName: string, t: WithBias) => {
+    const src = t.dataSync();
+    const n = (t.shape[0] - 1) * t.shape[1];
+    at(wName).set(src.subarray(0, n));
+    at(bName).set(src.subarray(n));
+  };
   g.layers.forEach((L, i) => {
     const pre = `layers.${i}.`;
-    if (!L.ln1g || !L.ln1b || !L.wqkv || !L.bqkv)
-      throw new Error(`layer ${i}: Q/K/V or LN1 gradient missing`);
+    if (!L.ln1g || !L.ln1b || !L.wqkv) throw new Error(`layer ${i}: Q/K/V or LN1 gradient missing`);
     put(`${pre}ln1.g`, L.ln1g);
     put(`${pre}ln1.b`, L.ln1b);
     put(`${pre}ln2.g`, L.ln2g);
     put(`${pre}ln2.b`, L.ln2b);
-    put(`${pre}attn.wo`, L.wo);
-    put(`${pre}attn.bo`, L.bo);
-    put(`${pre}mlp.w1`, L.w1);
-    put(`${pre}mlp.b1`, L.b1);
-    put(`${pre}mlp.w2`, L.w2);
-    put(`${pre}mlp.b2`, L.b2);
+    putWithBias(`${pre}attn.wo`, `${pre}attn.bo`, L.wo);
+    putWithBias(`${pre}mlp.w1`, `${pre}mlp.b1`, L.w1);
+    putWithBias(`${pre}mlp.w2`, `${pre}mlp.b2`, L.w2);
     const w = L.wqkv.dataSync();
     const wq = at(`${pre}attn.wq`);
     const wk = at(`${pre}attn.wk`);
@@ -561,10 +619,12 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
         wv[r * d + c] = w[r * 3 * d + 2 * d + c];
       }
     }
-    const b = L.bqkv.dataSync();
+    const b = w.subarray(d * 3 * d);
     const bq = at(`${pre}attn.bq`);
     for (let c = 0; c < d; c++) bq[c] = b[c] * qs;
-    at(`${pre}attn.bk`).set(b.subarray(d, 2 * d));
+    // The key bias shifts both keys equally and cancels in (own − other): its gradient is exactly zero, and
+    // the computed column sum would only add rounding noise, which Adam's normalisation then amplifies.
+    at(`${pre}attn.bk`).fill(0);
     at(`${pre}attn.bv`).set(b.subarray(2 * d, 3 * d));
   });
   put("ln_f.g", g.lnfg);
@@ -572,8 +632,7 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
   layout.heads.forEach((h, i) => {
     const hg = g.heads[i];
     if (hg) {
-      put(h.w, hg.wh);
-      put(h.b, hg.bh);
+      putWithBias(h.w, h.b, hg);
     } else {
       at(h.w).fill(0);
       at(h.b).fill(0);
@@ -644,6 +703,39 @@ export function engineLogitsHeads(w: EngineWeights, layout: Layout, batch: Engin
     if (!levers.firstLayerTable) return engineForwardHeads(w, layout, engineEmbed(w, batch));
     const { E, qkv0 } = fromTable(firstLayerTable(w), batch);
     return engineForwardHeads(w, layout, E, undefined, qkv0);
+  });
+}
+
+/**
+ * Gradients of the logits with respect to the input embeddings, forward once and backward once per entry of
+ * `seeds` (each the logit gradients of one backward pass): dE [2B, d] each. Call inside tf.tidy. With the
+ * first-layer table, layer 0's Q/K/V come from the 2p table rows and LN1's backward reads the table's
+ * normalised rows picked per example (the centroid passes' layer-0 projection then costs 2p rows, not 2B).
+ */
+export function engineInputGrads(
+  w: EngineWeights,
+  layout: Layout,
+  batch: EngineBatch,
+  seeds: readonly LogitGrads[],
+): tf.Tensor2D[] {
+  const cache = newCache();
+  if (!levers.firstLayerTable) {
+    engineForwardHeads(w, layout, engineEmbed(w, batch), cache, undefined, []);
+    return seeds.map((s) => engineBackward(w, layout, cache, s, false).dE);
+  }
+  const L0 = w.layers[0];
+  const table = firstLayerTable(w);
+  const { E, qkv0 } = fromTable(table, batch);
+  engineForwardHeads(w, layout, E, cache, qkv0, []);
+  const [xhat] = pickRows(table.ln.xhat, batch.tableRows);
+  const [rstd] = pickRows(table.ln.rstd, batch.tableRows);
+  return seeds.map((s) => {
+    const { dE, dQKV0 } = engineBackward(w, layout, cache, s, false);
+    if (!dQKV0) throw new Error("unreachable: layer 0 was fed by the table but returned no Q/K/V gradient");
+    return tf.add(
+      dE,
+      lnBackward(tf.matMul(dQKV0, L0.wqkvT) as tf.Tensor2D, L0.ln1g, { xhat, rstd }),
+    ) as tf.Tensor2D;
   });
 }
 
@@ -736,10 +828,9 @@ export function engineLossAndGrad(
       // Back through the table: scatter-add the per-example rows, then LN1 and the projection on 2p rows.
       const dQkvT = scatterAddRows(dQKV0, batch.tableRows, 2 * p);
       const ln1G: tf.Tensor[] = [];
-      const dRows = lnBackward(tf.matMul(dQkvT, T(L0.wqkv)) as tf.Tensor2D, L0.ln1g, table.ln, ln1G);
+      const dRows = lnBackward(tf.matMul(dQkvT, L0.wqkvT) as tf.Tensor2D, L0.ln1g, table.ln, ln1G);
       const g0 = grads.layers[0];
-      g0.wqkv = tf.matMul(T(table.h), dQkvT) as tf.Tensor2D;
-      g0.bqkv = qkvBiasGrad(dQkvT, layout.sizes.d);
+      g0.wqkv = tf.matMul(augT(table.h), dQkvT) as tf.Tensor2D;
       g0.ln1g = ln1G[0] as tf.Tensor1D;
       g0.ln1b = ln1G[1] as tf.Tensor1D;
       // Embedding: the residual path through the one-hot matmul, plus the table rows' gradient.

@@ -18,6 +18,7 @@ import {
   SED_DEFAULTS,
   type TrainConfig,
 } from "./config";
+import { NODE_FLAGS } from "./nodeFlags";
 import { checkpointsDir, repoRoot, runsDir } from "./paths";
 import { formatDuration } from "./progress";
 import { findRecord, runId } from "./records";
@@ -671,7 +672,7 @@ export async function runSweep(runs: readonly SweepRun[], opts: SweepOptions = {
   const spawn = () => {
     const child = fork(script, ["_worker"], {
       // The parent's flags (e.g. node --test's) are not the worker's; the bin script registers tsx itself.
-      execArgv: [],
+      execArgv: [...NODE_FLAGS],
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       env: process.env,
     });

@@ -11,6 +11,7 @@ import {
   engineBatch,
   engineEmbed,
   engineForward,
+  engineInputGrads,
   engineLogits,
   engineLossAndGrad,
   engineWeights,
@@ -144,6 +145,48 @@ describe("engine", () => {
     disposeEngineBatch(eb);
     assert.ok(maxRelErr(ours, ref) < 1e-4, `rel err ${maxRelErr(ours, ref)}`);
   });
+
+  for (const table of [true, false]) {
+    test(`input gradients for the centroid passes (first-layer table ${table ? "on" : "off"}) equal autodiff of the reference`, () => {
+      const s = SIZES[1];
+      const { layout, theta, a, b, y } = setup(s, 10, 40);
+      const bt = batchTensors(a, b, y, s.p);
+      const eb = engineBatch(a, b, y, s.p, { withGradInputs: false });
+      const w = engineWeights(layout, theta);
+      const full = tf.ones([a.length, s.p]) as tf.Tensor2D;
+      const before = tf.memory().numTensors;
+      levers.firstLayerTable = table;
+      try {
+        const [refLogit, refFull, ours] = tf.tidy(() => {
+          const P = paramTensors(layout, theta);
+          const [e0, e1] = embed(P, bt);
+          const gradOf = (seed: tf.Tensor) =>
+            tf.concat(
+              tf.grads((x0: tf.Tensor, x1: tf.Tensor) =>
+                tf.sum(tf.mul(forwardFromEmbed(P, layout, [x0, x1]), seed)),
+              )([e0, e1]),
+              0,
+            );
+          const dEs = engineInputGrads(w, layout, eb, [eb.yOneHot, full]);
+          return [gradOf(bt.yOneHot).dataSync(), gradOf(full).dataSync(), dEs.map((t) => t.dataSync())];
+        });
+        assert.equal(tf.memory().numTensors, before);
+        assert.ok(maxRelErr(ours[0], refLogit) < 1e-4, `logit seed: rel err ${maxRelErr(ours[0], refLogit)}`);
+        assert.ok(
+          maxRelErr(ours[1], refFull) < 1e-4,
+          `all-ones seed: rel err ${maxRelErr(ours[1], refFull)}`,
+        );
+        // The two seeds give different centroids: the test would catch a pass that ignored its seed.
+        assert.ok(maxRelErr(ours[0], ours[1]) > 1e-2);
+      } finally {
+        levers.firstLayerTable = true;
+        full.dispose();
+        disposeWeights(w);
+        disposeBatch(bt);
+        disposeEngineBatch(eb);
+      }
+    });
+  }
 
   test("no tensors leak across steps", () => {
     const { layout, theta, a, b, y } = setup(SIZES[0], 3, 32);
