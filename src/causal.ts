@@ -342,6 +342,8 @@ export function interventionVerdict(table: SpeedupRow[], rows: InterventionRow[]
       `- **add, update projection**: remove-SED ${x(upd)} (gradient projection ${x(grad)}; paper: 1.21× vs 1.02×).`,
     );
   }
+  const rankLine = rankVerdict(rows);
+  if (rankLine) lines.push(rankLine);
   const wd0 = rows.filter((r) => r.op === "add" && r.weightDecay === 0 && r.projection === "gradient");
   const byMode = (m: Mode) => wd0.filter((r) => r.mode === m);
   if (wd0.length) {
@@ -356,4 +358,41 @@ export function interventionVerdict(table: SpeedupRow[], rows: InterventionRow[]
     );
   }
   return lines.join("\n");
+}
+
+/**
+ * The rank ablation on add: keep-random's speed-up over control (weight decay 1, gradient projection) for each
+ * rank with runs, and whether it depends on the rank (largest ÷ smallest speed-up within 15%: it does not).
+ * null without at least two ranks or without control runs.
+ */
+export function rankVerdict(rows: InterventionRow[]): string | null {
+  const add = rows.filter((r) => r.op === "add" && r.projection === "gradient" && r.weightDecay === 1);
+  const grok = (rs: InterventionRow[]) => mean(rs.map((r) => r.grokStep ?? r.steps));
+  const ctrl = grok(add.filter((r) => r.mode === "control"));
+  const ranks = [...new Set(add.filter((r) => r.mode === "keep-random").map((r) => r.rank))].sort(
+    (a, b) => a - b,
+  );
+  if (ctrl === null || ranks.length < 2) return null;
+  const speedups = ranks.map((k) => {
+    const rs = add.filter((r) => r.mode === "keep-random" && r.rank === k);
+    return {
+      k,
+      n: rs.length,
+      x: ctrl / (grok(rs) as number),
+      kept: mean(rs.map((r) => r.keptFraction ?? Number.NaN)),
+    };
+  });
+  const xs = speedups.map((s) => s.x);
+  const flat = Math.max(...xs) <= 1.15 * Math.min(...xs);
+  const list = speedups
+    .map(
+      (s) =>
+        `r = ${s.k}: ${s.x.toFixed(2)}× (${s.n} seeds${s.kept !== null && Number.isFinite(s.kept) ? `, ${(100 * s.kept).toFixed(1)}% of the gradient kept` : ""})`,
+    )
+    .join("; ");
+  return `- **rank of the kept random subspace** (add, speed-up vs control): ${list}. ${
+    flat
+      ? "The speed-up hardly depends on the rank, even where the kept gradient is a fraction of a percent of the natural one."
+      : "The speed-up depends on the rank."
+  }`;
 }

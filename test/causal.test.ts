@@ -6,6 +6,7 @@ import {
   type InterventionRow,
   interventionRows,
   interventionVerdict,
+  rankVerdict,
   speedupTable,
 } from "../src/causal";
 import { type InterventionConfig, makeConfig } from "../src/config";
@@ -93,6 +94,18 @@ describe("intervention analysis", () => {
     assert.equal(wd0["speed-up vs control (wd 1)"], `${(3500 / 8000).toFixed(2)}×`);
     const r10 = a.find((r) => r.rank === 10);
     assert.equal(r10?.["speed-up vs control (wd 1)"], "3.50×");
+  });
+
+  it("the rank verdict compares keep-random's speed-up across ranks, and needs two ranks", () => {
+    // rows has control 3000 and 4000 (mean 3500) and keep-random rank 10 only: one rank, no verdict.
+    assert.equal(rankVerdict(rows), null);
+    const more = interventionRows([...records, rec("add", 42, { mode: "keep-random", rank: 1 }, 1100)]);
+    const v = rankVerdict(more);
+    assert.match(v ?? "", /r = 1: 3\.18×.*r = 10: 3\.50×/);
+    assert.match(v ?? "", /hardly depends on the rank/);
+    const steep = interventionRows([...records, rec("add", 42, { mode: "keep-random", rank: 1 }, 3000)]);
+    assert.match(rankVerdict(steep) ?? "", /depends on the rank\.$/);
+    assert.match(interventionVerdict(speedupTable(more), more), /rank of the kept random subspace/);
   });
 
   it("drift curves come from SED-mode runs only; the verdict names every op", () => {
