@@ -317,10 +317,28 @@ export function interventionVerdict(table: SpeedupRow[], rows: InterventionRow[]
       );
     }
     if (rs !== null) {
+      const row = (mode: Mode) =>
+        table.find((r) => r.op === op && r.projection === "gradient" && r.mode === mode);
+      const steps = (mode: Mode) =>
+        Object.values(row(mode)?.grokSteps ?? {}).filter((v): v is number => v !== null);
+      // Compare the shift with the seeds' own spread: with 3 seeds a ~1 sd shift is not a finding.
+      const spread = (mode: Mode) => {
+        const v = steps(mode);
+        const m = mean(v) ?? 0;
+        return v.length > 1
+          ? Math.sqrt(v.reduce((t, y) => t + (y - m) ** 2, 0) / (v.length - 1))
+          : Number.NaN;
+      };
+      const shift = Math.abs(
+        (row("control")?.grokMean ?? Number.NaN) - (row("remove-sed")?.grokMean ?? Number.NaN),
+      );
+      const sd = Math.max(spread("control"), spread("remove-sed"));
       parts.push(
         Math.abs(rs - 1) <= 0.1
           ? "Removing the SED subspace leaves the grok step within 10% of control: it is not necessary for grokking."
-          : `Removing the SED subspace changes the grok step by ${x(rs)}.`,
+          : `Removing the SED subspace changes the grok step by ${x(rs)}: ${Math.round(shift)} steps${
+              Number.isFinite(sd) ? `, against a seed-to-seed sd of up to ${Math.round(sd)} steps` : ""
+            }.`,
       );
     }
     lines.push(parts.join(" "));

@@ -109,6 +109,20 @@ describe("intervention analysis", () => {
     assert.match(interventionVerdict(speedupTable(more), more), /rank of the kept random subspace/);
   });
 
+  it("a remove-SED shift beyond 10% is reported with the seeds' spread beside it", () => {
+    const sub = interventionRows([
+      rec("sub", 42, { mode: "control" }, 1000),
+      rec("sub", 137, { mode: "control" }, 1200),
+      rec("sub", 42, { mode: "remove-sed" }, 800),
+      rec("sub", 137, { mode: "remove-sed" }, 900),
+    ]);
+    const v = interventionVerdict(speedupTable(sub), sub);
+    assert.match(
+      v,
+      /changes the grok step by 1\.29×: 250 steps, against a seed-to-seed sd of up to 141 steps/,
+    );
+  });
+
   it("drift curves come from SED-mode runs only; the verdict names every op", () => {
     const d = driftCurves(records);
     assert.equal(d.length, 2);
