@@ -116,7 +116,11 @@ async function main() {
     ["engine, all levers", step],
     ["  without last-layer position-0", withLever("lastLayerPos0", step)],
     ["  without first-layer table", withLever("firstLayerTable", step)],
-    ["  without either", withLever("lastLayerPos0", withLever("firstLayerTable", step))],
+    ["  without fused kernels", withLever("fusedKernels", step)],
+    [
+      "  without any of the three",
+      withLever("lastLayerPos0", withLever("firstLayerTable", withLever("fusedKernels", step))),
+    ],
     ["reference model (tfjs autodiff)", referenceStep],
   ];
   const samples = variants.map(() => [] as number[]);
@@ -129,7 +133,7 @@ async function main() {
   }
   const leverMs = samples.map(median);
   const stepMs = leverMs[0];
-  const referenceMs = leverMs[4];
+  const referenceMs = leverMs[leverMs.length - 1];
 
   // Eval: forward only over all p² pairs, in the chunks the trainer uses.
   const pairs = allPairs(task);

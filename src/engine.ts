@@ -7,8 +7,18 @@
 // - Q, K, V share one matmul (weights concatenated, 1/√dh folded into the query weights);
 // - the last layer computes its query, attention output, MLP and LayerNorms for position 0 only;
 // - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
+// - on wasm, GELU, LayerNorm, [xᵀ; 1] and row swaps are fused SIMD kernels on the backend's heap
+//   (src/fusedKernels.ts) instead of several tfjs ops or a round trip through JavaScript;
 // - backward to the input embedding only (centroids) skips every weight-gradient matmul.
 import * as tf from "@tensorflow/tfjs";
+import {
+  fusedGelu,
+  fusedKernelsFor,
+  fusedLayerNorm,
+  fusedLayerNormGrad,
+  fusedSwapHalves,
+  fusedTranspose,
+} from "./fusedKernels";
 import { type Layout, paramView } from "./params";
 
 const LN_EPS = 1e-5;
@@ -22,8 +32,12 @@ export const levers = {
   lastLayerPos0: true,
   /** Layer 0's LN1 and Q/K/V projection come from a table over the 2p (token, position) rows. */
   firstLayerTable: true,
+  /** On wasm: GELU, LayerNorm (forward and backward), [xᵀ; 1] and row swaps as one SIMD pass each in place on
+   *  the backend's heap (src/fusedKernels.ts), instead of 5–10 tfjs ops or a round trip through JavaScript. */
+  fusedKernels: true,
 };
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+const fused = (width: number): boolean => levers.fusedKernels && fusedKernelsFor(width);
 
 /** Per-step weight tensors in the engine's layout, built once from theta. */
 export interface EngineWeights {
@@ -93,6 +107,7 @@ function transposed(src: Float32Array, rows: number, cols: number, onesRow = fal
  */
 function augT(x: tf.Tensor2D): tf.Tensor2D {
   const [rows, cols] = x.shape;
+  if (fused(cols)) return fusedTranspose(x, true);
   return transposed(x.dataSync() as Float32Array, rows, cols, true);
 }
 
@@ -257,6 +272,7 @@ function colSum(x: tf.Tensor2D): tf.Tensor1D {
 
 /** [x0; x1] → [x1; x0]: the other position's rows. */
 function swapHalves(x: tf.Tensor2D): tf.Tensor2D {
+  if (fused(x.shape[1])) return fusedSwapHalves(x);
   const [x0, x1] = tf.split(x, 2, 0);
   return tf.concat([x1, x0], 0) as tf.Tensor2D;
 }
@@ -267,6 +283,11 @@ interface LnCache {
 }
 
 function lnForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, cache?: LnCache[]): tf.Tensor2D {
+  if (fused(x.shape[1])) {
+    const r = fusedLayerNorm(x, g, b, LN_EPS, cache !== undefined);
+    if (cache && r.xhat && r.rstd) cache.push({ xhat: r.xhat, rstd: r.rstd });
+    return r.y;
+  }
   const mean = tf.mean(x, -1, true);
   const xc = tf.sub(x, mean);
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), LN_EPS)) as tf.Tensor2D;
@@ -277,6 +298,11 @@ function lnForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, cache?: LnCac
 
 /** LayerNorm backward: dx = rstd · (dŷ − mean(dŷ) − x̂ · mean(dŷ ⊙ x̂)), dŷ = dy ⊙ g. */
 function lnBackward(dy: tf.Tensor2D, g: tf.Tensor1D, c: LnCache, grads?: tf.Tensor[]): tf.Tensor2D {
+  if (fused(dy.shape[1])) {
+    const r = fusedLayerNormGrad(dy, g, c.xhat, c.rstd, grads !== undefined);
+    if (grads && r.dg && r.db) grads.push(r.dg, r.db);
+    return r.dx;
+  }
   if (grads) grads.push(colSum(tf.mul(dy, c.xhat) as tf.Tensor2D), colSum(dy));
   const dxh = tf.mul(dy, g);
   const inner = tf.sub(
@@ -284,6 +310,18 @@ function lnBackward(dy: tf.Tensor2D, g: tf.Tensor1D, c: LnCache, grads?: tf.Tens
     tf.mul(c.xhat, tf.mean(tf.mul(dxh, c.xhat), -1, true)),
   );
   return tf.mul(inner, c.rstd) as tf.Tensor2D;
+}
+
+/** gelu(u) = u·Φ(u); with `withGrad` also gelu'(u) = Φ(u) + u·φ(u). */
+function gelu(u: tf.Tensor2D, withGrad: boolean): { y: tf.Tensor2D; dydx?: tf.Tensor2D } {
+  if (fused(u.shape[1])) return fusedGelu(u, withGrad);
+  const phi = tf.mul(tf.add(tf.erf(tf.mul(u, Math.SQRT1_2)), 1), 0.5) as tf.Tensor2D;
+  const y = tf.mul(u, phi) as tf.Tensor2D;
+  if (!withGrad) return { y };
+  return {
+    y,
+    dydx: tf.add(phi, tf.mul(u, tf.mul(tf.exp(tf.mul(tf.square(u), -0.5)), INV_SQRT_2PI))) as tf.Tensor2D,
+  };
 }
 
 /** Per-head sums of a [N, d] tensor → [N, H]. */
@@ -313,8 +351,8 @@ interface LayerCache {
   o: tf.Tensor2D;
   ln2: LnCache;
   h2: tf.Tensor2D;
-  u: tf.Tensor2D;
-  phi: tf.Tensor2D;
+  /** gelu'(u) at the MLP's pre-activation u, for the backward pass. */
+  dGelu: tf.Tensor2D;
   g: tf.Tensor2D;
 }
 
@@ -426,10 +464,21 @@ function engineTrunk(
     const x1 = tf.add(xr, tf.add(tf.matMul(o, L.wo), L.bo)) as tf.Tensor2D;
     const h2 = lnForward(x1, L.ln2g, L.ln2b, lnc);
     const u = tf.add(tf.matMul(h2, L.w1), L.b1) as tf.Tensor2D;
-    const phi = tf.mul(tf.add(tf.erf(tf.mul(u, Math.SQRT1_2)), 1), 0.5) as tf.Tensor2D;
-    const g = tf.mul(u, phi) as tf.Tensor2D;
+    const { y: g, dydx: dGelu } = gelu(u, cache !== undefined);
     x = tf.add(x1, tf.add(tf.matMul(g, L.w2), L.b2)) as tf.Tensor2D;
-    cache?.layers.push({ ln1: ln1c[0], h, q: qr, dk, dv, pw, o, ln2: lnc[0], h2, u, phi, g });
+    cache?.layers.push({
+      ln1: ln1c[0],
+      h,
+      q: qr,
+      dk,
+      dv,
+      pw,
+      o,
+      ln2: lnc[0],
+      h2,
+      dGelu: dGelu as tf.Tensor2D,
+      g,
+    });
   }
   // The head reads position 0.
   if (!pos0Only) x = tf.slice(x, [0, 0], [B, d]);
@@ -514,10 +563,7 @@ export function engineBackward(
     const ln1G: tf.Tensor[] | undefined = paramGrads ? [] : undefined;
     // MLP: x2 = x1 + W2·gelu(W1·LN2(x1) + b1) + b2.
     const dG = tf.matMul(dx, L.w2T);
-    const du = tf.mul(
-      dG,
-      tf.add(C.phi, tf.mul(C.u, tf.mul(tf.exp(tf.mul(tf.square(C.u), -0.5)), INV_SQRT_2PI))),
-    );
+    const du = tf.mul(dG, C.dGelu);
     const dx1 = tf.add(
       dx,
       lnBackward(tf.matMul(du, L.w1T) as tf.Tensor2D, L.ln2g, C.ln2, ln2G),

@@ -35,6 +35,8 @@ const SIZES = [
   { p: 13, d: 16, nHeads: 4, dff: 24, layers: 1 },
   { p: 17, d: 24, nHeads: 2, dff: 32, layers: 3 },
   { p: 97, d: 128, nHeads: 4, dff: 256, layers: 2 },
+  // dff not a multiple of 4: GELU falls back to tfjs ops while LayerNorm stays fused.
+  { p: 11, d: 20, nHeads: 2, dff: 30, layers: 2 },
 ];
 
 function setup(s: (typeof SIZES)[number], seed: number, B: number) {
@@ -94,7 +96,7 @@ describe("engine", () => {
     });
   }
 
-  for (const off of ["lastLayerPos0", "firstLayerTable"] as const) {
+  for (const off of ["lastLayerPos0", "firstLayerTable", "fusedKernels"] as const) {
     test(`with the ${off} lever off, the engine still equals the reference model`, () => {
       const s = SIZES[1];
       const { layout, theta, a, b, y } = setup(s, 13, 64);

@@ -142,9 +142,11 @@ describe("multitask training", () => {
   });
 
   it("stops once every task has had test accuracy ≥ 0.98 at stopAfterEvals evals, each counting its own", async () => {
+    // Seed 8: add first reaches 0.98 five evals before sub, so the per-task counts differ at the stop (seed 7's
+    // tasks met 0.98 at the same evals once float rounding changed: the assertion below guards the scenario).
     const config = makeConfig({
       preset: "test",
-      seed: 7,
+      seed: 8,
       lr: 1e-2,
       frac: 0.9,
       maxSteps: 1000,

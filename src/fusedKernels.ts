@@ -1,0 +1,200 @@
+// Fused GELU and LayerNorm kernels for the wasm backend. tfjs composes each from 5–10 elementwise ops, one pass
+// over memory each (and its Erf and Exp are scalar); these do one SIMD pass. They are registered as tfjs kernels
+// on the wasm backend, so their outputs are ordinary tensors (tracked by tidy, disposed as usual), and they run
+// in place on that backend's heap: src/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
+import * as tf from "@tensorflow/tfjs";
+import { FUSED_WASM_BASE64 } from "./kernels/fusedWasm";
+
+interface FusedExports {
+  gelu(x: number, y: number, dydx: number, n: number): void;
+  layerNorm(
+    x: number,
+    g: number,
+    b: number,
+    y: number,
+    xh: number,
+    rs: number,
+    rows: number,
+    d: number,
+    eps: number,
+  ): void;
+  layerNormGrad(
+    dy: number,
+    g: number,
+    xh: number,
+    rs: number,
+    dx: number,
+    dg: number,
+    db: number,
+    rows: number,
+    d: number,
+  ): void;
+  transpose(x: number, out: number, rows: number, cols: number, ones: number): void;
+  swapHalves(x: number, out: number, n: number): void;
+}
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  wasm: { asm: { memory: WebAssembly.Memory } };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+}
+
+const GELU = "SedlabGelu";
+const LAYER_NORM = "SedlabLayerNorm";
+const LAYER_NORM_GRAD = "SedlabLayerNormGrad";
+const TRANSPOSE = "SedlabTranspose";
+const SWAP_HALVES = "SedlabSwapHalves";
+
+let wasmModule: WebAssembly.Module | undefined;
+const instances = new WeakMap<object, FusedExports>();
+
+function exportsFor(backend: WasmBackend): FusedExports {
+  let e = instances.get(backend);
+  if (!e) {
+    wasmModule ??= new WebAssembly.Module(Buffer.from(FUSED_WASM_BASE64, "base64"));
+    const inst = new WebAssembly.Instance(wasmModule, { env: { memory: backend.wasm.asm.memory } });
+    e = inst.exports as unknown as FusedExports;
+    instances.set(backend, e);
+  }
+  return e;
+}
+
+const ptr = (backend: WasmBackend, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset;
+
+function register(kernelName: string, kernelFunc: tf.KernelFunc): void {
+  if (!tf.getKernel(kernelName, "wasm")) tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
+}
+
+register(GELU, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const y = be.makeOutput(x.shape, "float32");
+  const dydx = attrs?.withGrad ? be.makeOutput(x.shape, "float32") : undefined;
+  exportsFor(be).gelu(ptr(be, x), ptr(be, y), dydx ? ptr(be, dydx) : 0, tf.util.sizeFromShape(x.shape));
+  return dydx ? [y, dydx] : [y];
+});
+
+register(LAYER_NORM, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { x, g, b } = inputs as { x: tf.TensorInfo; g: tf.TensorInfo; b: tf.TensorInfo };
+  const [rows, d] = x.shape;
+  const y = be.makeOutput([rows, d], "float32");
+  const keep = Boolean(attrs?.keep);
+  const xhat = keep ? be.makeOutput([rows, d], "float32") : undefined;
+  const rstd = keep ? be.makeOutput([rows, 1], "float32") : undefined;
+  exportsFor(be).layerNorm(
+    ptr(be, x),
+    ptr(be, g),
+    ptr(be, b),
+    ptr(be, y),
+    xhat ? ptr(be, xhat) : 0,
+    rstd ? ptr(be, rstd) : 0,
+    rows,
+    d,
+    attrs?.eps as number,
+  );
+  return xhat && rstd ? [y, xhat, rstd] : [y];
+});
+
+register(LAYER_NORM_GRAD, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { dy, g, xhat, rstd } = inputs as Record<"dy" | "g" | "xhat" | "rstd", tf.TensorInfo>;
+  const [rows, d] = dy.shape;
+  const dx = be.makeOutput([rows, d], "float32");
+  const params = Boolean(attrs?.params);
+  const dg = params ? be.makeOutput([d], "float32") : undefined;
+  const db = params ? be.makeOutput([d], "float32") : undefined;
+  exportsFor(be).layerNormGrad(
+    ptr(be, dy),
+    ptr(be, g),
+    ptr(be, xhat),
+    ptr(be, rstd),
+    ptr(be, dx),
+    dg ? ptr(be, dg) : 0,
+    db ? ptr(be, db) : 0,
+    rows,
+    d,
+  );
+  return dg && db ? [dx, dg, db] : [dx];
+});
+
+register(TRANSPOSE, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const [rows, cols] = x.shape;
+  const ones = Boolean(attrs?.ones);
+  const out = be.makeOutput([ones ? cols + 1 : cols, rows], "float32");
+  exportsFor(be).transpose(ptr(be, x), ptr(be, out), rows, cols, ones ? 1 : 0);
+  return out;
+});
+
+register(SWAP_HALVES, ({ inputs, backend }) => {
+  const be = backend as unknown as WasmBackend;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const out = be.makeOutput(x.shape, "float32");
+  exportsFor(be).swapHalves(ptr(be, x), ptr(be, out), tf.util.sizeFromShape(x.shape));
+  return out;
+});
+
+/** Whether the fused kernels serve rows of this width: wasm backend, float32, a multiple of 4 (SIMD lanes). */
+export function fusedKernelsFor(width: number): boolean {
+  return width > 0 && width % 4 === 0 && tf.getBackend() === "wasm";
+}
+
+function run(
+  kernel: string,
+  inputs: tf.NamedTensorMap,
+  attrs: Record<string, number | boolean> = {},
+): tf.Tensor[] {
+  for (const t of Object.values(inputs)) {
+    if (t.dtype !== "float32") throw new Error(`${kernel}: expected float32 inputs, got ${t.dtype}`);
+  }
+  const out = tf.engine().runKernel(kernel, inputs, attrs) as unknown as tf.Tensor | tf.Tensor[];
+  return Array.isArray(out) ? out : [out];
+}
+
+/** gelu(x) = x·Φ(x), and with `withGrad` also gelu'(x) = Φ(x) + x·φ(x) for the backward pass. */
+export function fusedGelu(x: tf.Tensor2D, withGrad: boolean): { y: tf.Tensor2D; dydx?: tf.Tensor2D } {
+  const [y, dydx] = run(GELU, { x }, { withGrad });
+  return { y: y as tf.Tensor2D, dydx: dydx as tf.Tensor2D | undefined };
+}
+
+/** LayerNorm over the last axis; with `keep` also x̂ [N, d] and rstd [N, 1] for the backward pass. */
+export function fusedLayerNorm(
+  x: tf.Tensor2D,
+  g: tf.Tensor1D,
+  b: tf.Tensor1D,
+  eps: number,
+  keep: boolean,
+): { y: tf.Tensor2D; xhat?: tf.Tensor2D; rstd?: tf.Tensor2D } {
+  const [y, xhat, rstd] = run(LAYER_NORM, { x, g, b }, { eps, keep });
+  return {
+    y: y as tf.Tensor2D,
+    xhat: xhat as tf.Tensor2D | undefined,
+    rstd: rstd as tf.Tensor2D | undefined,
+  };
+}
+
+/** LayerNorm backward to the input; with `params` also the gain's and bias's gradients (sums over rows). */
+export function fusedLayerNormGrad(
+  dy: tf.Tensor2D,
+  g: tf.Tensor1D,
+  xhat: tf.Tensor2D,
+  rstd: tf.Tensor2D,
+  params: boolean,
+): { dx: tf.Tensor2D; dg?: tf.Tensor1D; db?: tf.Tensor1D } {
+  const [dx, dg, db] = run(LAYER_NORM_GRAD, { dy, g, xhat, rstd }, { params });
+  return { dx: dx as tf.Tensor2D, dg: dg as tf.Tensor1D | undefined, db: db as tf.Tensor1D | undefined };
+}
+
+/** xᵀ for x [rows, cols] (cols a multiple of 4); with `ones`, [xᵀ; 1] ([cols + 1, rows]). */
+export function fusedTranspose(x: tf.Tensor2D, ones: boolean): tf.Tensor2D {
+  return run(TRANSPOSE, { x }, { ones })[0] as tf.Tensor2D;
+}
+
+/** [x0; x1] → [x1; x0] for x [2n, d]. */
+export function fusedSwapHalves(x: tf.Tensor2D): tf.Tensor2D {
+  if (x.shape[0] % 2 !== 0) throw new Error(`swapHalves: expected an even number of rows, got ${x.shape[0]}`);
+  return run(SWAP_HALVES, { x })[0] as tf.Tensor2D;
+}

@@ -1,0 +1,185 @@
+// The wasm SIMD kernels (src/kernels/fused.wat) against float64 references and tfjs' own ops, and the embedded
+// bytes against their source.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { before, describe, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { assembleKernels, kernelsModuleText, OUT_PATH } from "../scripts/build-kernels.mjs";
+import { initBackend } from "../src/backend";
+import {
+  fusedGelu,
+  fusedKernelsFor,
+  fusedLayerNorm,
+  fusedLayerNormGrad,
+  fusedSwapHalves,
+  fusedTranspose,
+} from "../src/fusedKernels";
+import { Rng } from "../src/rng";
+import { maxRelErr } from "./helpers";
+
+/** erf in float64: Maclaurin series below 3, continued fraction for erfc above. */
+function erf64(x: number): number {
+  const t = Math.abs(x);
+  let s: number;
+  if (t < 3) {
+    let term = t;
+    let sum = t;
+    for (let n = 1; n < 120; n++) {
+      term *= (-t * t) / n;
+      sum += term / (2 * n + 1);
+    }
+    s = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = 0;
+    for (let n = 60; n >= 1; n--) f = n / 2 / (t + f);
+    s = 1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
+  }
+  return x < 0 ? -s : s;
+}
+
+function randomMatrix(rng: Rng, rows: number, cols: number, scale = 1, shift = 0): tf.Tensor2D {
+  const v = new Float32Array(rows * cols);
+  for (let i = 0; i < v.length; i++) v[i] = shift + scale * rng.normal();
+  return tf.tensor2d(v, [rows, cols]);
+}
+
+describe("fused wasm kernels", () => {
+  before(async () => {
+    await initBackend("wasm");
+  });
+
+  test("the embedded wasm bytes are fused.wat assembled (run npm run build:kernels after editing it)", async () => {
+    const bytes = await assembleKernels();
+    assert.equal(fs.readFileSync(OUT_PATH, "utf8"), kernelsModuleText(bytes));
+  });
+
+  test("they serve the wasm backend at widths divisible by 4 only", () => {
+    assert.equal(fusedKernelsFor(128), true);
+    assert.equal(fusedKernelsFor(30), false);
+    assert.equal(fusedKernelsFor(0), false);
+  });
+
+  test("gelu and its derivative equal the float64 values to float32 precision", () => {
+    const n = 1 << 14;
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = -12 + (24 * i) / (n - 1);
+    const x = tf.tensor2d(xs, [n / 64, 64]);
+    const { y, dydx } = fusedGelu(x, true);
+    assert.ok(dydx);
+    const yv = y.dataSync();
+    const dv = dydx.dataSync();
+    for (let i = 0; i < n; i++) {
+      const v = xs[i];
+      const cdf = 0.5 * (1 + erf64(v / Math.SQRT2));
+      const pdf = Math.exp((-v * v) / 2) / Math.sqrt(2 * Math.PI);
+      // A few float32 ulps of max(|x|, 1): y ≈ x for large x, and 1 + erf carries the error for small x.
+      assert.ok(Math.abs(yv[i] - v * cdf) <= 4e-7 * Math.max(1, Math.abs(v)), `gelu(${v}) = ${yv[i]}`);
+      assert.ok(Math.abs(dv[i] - (cdf + v * pdf)) <= 4e-7, `gelu'(${v}) = ${dv[i]}`);
+    }
+    const plain = fusedGelu(x, false);
+    assert.equal(plain.dydx, undefined);
+    assert.deepEqual(plain.y.dataSync(), yv);
+    tf.dispose([x, y, dydx, plain.y]);
+  });
+
+  test("LayerNorm forward and backward equal tfjs' ops and autodiff", () => {
+    const rng = new Rng(3);
+    const [N, d, eps] = [37, 24, 1e-5];
+    const x = randomMatrix(rng, N, d, 2, 0.3);
+    const g = tf.tensor1d(Array.from({ length: d }, () => 1 + 0.3 * rng.normal()));
+    const b = tf.tensor1d(Array.from({ length: d }, () => rng.normal()));
+    const dy = randomMatrix(rng, N, d);
+    const ln = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const xc = tf.sub(xx, tf.mean(xx, -1, true));
+      const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+      return { y: tf.add(tf.mul(tf.mul(xc, rstd), gg), bb), xhat: tf.mul(xc, rstd), rstd };
+    };
+    const ref = ln(x, g, b);
+    const r = fusedLayerNorm(x, g, b, eps, true);
+    assert.ok(r.xhat && r.rstd);
+    assert.deepEqual(r.rstd.shape, [N, 1]);
+    assert.ok(maxRelErr(r.y.dataSync(), ref.y.dataSync()) < 1e-6);
+    assert.ok(maxRelErr(r.xhat.dataSync(), ref.xhat.dataSync()) < 1e-6);
+    assert.ok(maxRelErr(r.rstd.dataSync(), ref.rstd.dataSync()) < 1e-6);
+    const [gx, gg, gb] = tf.grads((xx: tf.Tensor, g2: tf.Tensor, b2: tf.Tensor) =>
+      tf.sum(tf.mul(ln(xx, g2, b2).y, dy)),
+    )([x, g, b]);
+    const back = fusedLayerNormGrad(dy, g, r.xhat, r.rstd, true);
+    assert.ok(back.dg && back.db);
+    assert.ok(maxRelErr(back.dx.dataSync(), gx.dataSync()) < 1e-5, "dx");
+    assert.ok(maxRelErr(back.dg.dataSync(), gg.dataSync()) < 1e-5, "dg");
+    assert.ok(maxRelErr(back.db.dataSync(), gb.dataSync()) < 1e-5, "db");
+    const dxOnly = fusedLayerNormGrad(dy, g, r.xhat, r.rstd, false);
+    assert.equal(dxOnly.dg, undefined);
+    assert.deepEqual(dxOnly.dx.dataSync(), back.dx.dataSync());
+    tf.dispose([
+      x,
+      g,
+      b,
+      dy,
+      ref.y,
+      ref.xhat,
+      ref.rstd,
+      r.y,
+      r.xhat,
+      r.rstd,
+      gx,
+      gg,
+      gb,
+      back.dx,
+      back.dg,
+      back.db,
+    ]);
+    tf.dispose(dxOnly.dx);
+  });
+
+  test("transpose, with and without the ones row, is exact for any row count", () => {
+    const rng = new Rng(5);
+    for (const [rows, cols] of [
+      [8, 4],
+      [7, 12],
+      [194, 128],
+      [1, 8],
+    ]) {
+      const x = randomMatrix(rng, rows, cols);
+      const xv = x.dataSync();
+      for (const ones of [false, true]) {
+        const t = fusedTranspose(x, ones);
+        assert.deepEqual(t.shape, [ones ? cols + 1 : cols, rows]);
+        const tv = t.dataSync();
+        for (let i = 0; i < rows; i++)
+          for (let j = 0; j < cols; j++) assert.equal(tv[j * rows + i], xv[i * cols + j]);
+        if (ones) for (let i = 0; i < rows; i++) assert.equal(tv[cols * rows + i], 1);
+        t.dispose();
+      }
+      x.dispose();
+    }
+  });
+
+  test("swapHalves exchanges the two positions' rows exactly", () => {
+    const x = randomMatrix(new Rng(9), 6, 8);
+    const s = fusedSwapHalves(x);
+    const [x0, x1] = tf.split(x, 2, 0);
+    assert.deepEqual(s.dataSync(), tf.concat([x1, x0], 0).dataSync());
+    assert.throws(() => fusedSwapHalves(tf.zeros([3, 4]) as tf.Tensor2D), /even number of rows/);
+    tf.dispose([x, s, x0, x1]);
+  });
+
+  test("no tensor is left behind", () => {
+    const x = tf.randomNormal([16, 8]) as tf.Tensor2D;
+    const g = tf.ones([8]) as tf.Tensor1D;
+    const b = tf.zeros([8]) as tf.Tensor1D;
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      tf.tidy(() => {
+        const r = fusedLayerNorm(x, g, b, 1e-5, true);
+        fusedLayerNormGrad(x, g, r.xhat as tf.Tensor2D, r.rstd as tf.Tensor2D, true);
+        fusedGelu(x, true);
+        fusedTranspose(x, true);
+        fusedSwapHalves(x);
+      });
+    }
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, g, b]);
+  });
+});
