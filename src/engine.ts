@@ -18,6 +18,7 @@ import {
   fusedLayerNormGrad,
   fusedSwapHalves,
   fusedTranspose,
+  readNow,
 } from "./fusedKernels";
 import { type Layout, paramView } from "./params";
 
@@ -118,15 +119,17 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
   const v = (n: string) => paramView(layout, theta, n);
   const t1 = (n: string) => tf.tensor1d(v(n));
   const t2 = (n: string, shape: [number, number]) => tf.tensor2d(v(n), shape);
+  /** The transpose of weight tensor t, whose values are src: in place on wasm, else in JavaScript. */
+  const tT = (t: tf.Tensor2D, src: Float32Array) =>
+    fused(t.shape[1]) ? fusedTranspose(t, false) : transposed(src, t.shape[0], t.shape[1]);
   const out: EngineWeights = {
     layers: [],
     lnfg: t1("ln_f.g"),
     lnfb: t1("ln_f.b"),
-    heads: layout.heads.map((h) => ({
-      wh: t2(h.w, [d, layout.sizes.p]),
-      bh: t1(h.b),
-      whT: transposed(v(h.w), d, layout.sizes.p),
-    })),
+    heads: layout.heads.map((h) => {
+      const wh = t2(h.w, [d, layout.sizes.p]);
+      return { wh, bh: t1(h.b), whT: tT(wh, v(h.w)) };
+    }),
     tok: t2("embed.tok", [layout.sizes.p, d]),
     pos: t2("embed.pos", [2, d]),
   };
@@ -149,10 +152,14 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
     for (let c = 0; c < d; c++) bqkv[c] = bq[c] * qs;
     bqkv.set(v(`${pre}attn.bk`), d);
     bqkv.set(v(`${pre}attn.bv`), 2 * d);
+    const wqkvT = tf.tensor2d(wqkv, [d, 3 * d]);
+    const wo = t2(`${pre}attn.wo`, [d, d]);
+    const w1 = t2(`${pre}mlp.w1`, [d, dff]);
+    const w2 = t2(`${pre}mlp.w2`, [dff, d]);
     out.layers.push({
       ln1g: t1(`${pre}ln1.g`),
       ln1b: t1(`${pre}ln1.b`),
-      wqkv: tf.tensor2d(wqkv, [d, 3 * d]),
+      wqkv: wqkvT,
       bqkv: tf.tensor1d(bqkv),
       wq: tf.tensor2d(
         wq.map((x) => x * qs),
@@ -163,17 +170,17 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
       bq: tf.tensor1d(bqkv.subarray(0, d)),
       bk: tf.tensor1d(bqkv.subarray(d, 2 * d)),
       bv: tf.tensor1d(bqkv.subarray(2 * d)),
-      wo: t2(`${pre}attn.wo`, [d, d]),
+      wo,
       bo: t1(`${pre}attn.bo`),
-      wqkvT: transposed(wqkv, d, 3 * d),
-      woT: transposed(v(`${pre}attn.wo`), d, d),
-      w1T: transposed(v(`${pre}mlp.w1`), d, dff),
-      w2T: transposed(v(`${pre}mlp.w2`), dff, d),
+      wqkvT: tT(wqkvT, wqkv),
+      woT: tT(wo, v(`${pre}attn.wo`)),
+      w1T: tT(w1, v(`${pre}mlp.w1`)),
+      w2T: tT(w2, v(`${pre}mlp.w2`)),
       ln2g: t1(`${pre}ln2.g`),
       ln2b: t1(`${pre}ln2.b`),
-      w1: t2(`${pre}mlp.w1`, [d, dff]),
+      w1,
       b1: t1(`${pre}mlp.b1`),
-      w2: t2(`${pre}mlp.w2`, [dff, d]),
+      w2,
       b2: t1(`${pre}mlp.b2`),
     });
   }
@@ -575,28 +582,32 @@ export function engineBackward(
     const dS = tf.mul(dPw, tf.mul(C.pw, tf.sub(1, C.pw)));
     const dQ = headScale(dS, C.dk, nHeads);
     const dDk = headScale(dS, C.q, nHeads);
-    let dQKV: tf.Tensor2D;
+    // dQKV: the Q/K/V gradient over the layer's input rows; dh: its product with W_qkvᵀ (into LN1).
+    let dQKV: tf.Tensor2D | undefined;
+    let dh: tf.Tensor2D | undefined;
     if (last) {
-      // Rows of q exist for position 0 only; k, v for both: own = position 0, other = position 1.
-      const zeros = tf.zeros([B, d]);
-      const dq = tf.concat([dQ, zeros], 0);
-      const dk = tf.concat([dDk, tf.neg(dDk)], 0);
-      const dv = tf.concat([dDv, tf.sub(dO, dDv)], 0);
-      dQKV = tf.concat([dq, dk, dv], 1) as tf.Tensor2D;
+      // Rows of q exist for position 0 only; k, v for both: own = position 0, other = position 1. Position 1's
+      // rows have no query gradient, so its part of dh needs only [W_k; W_v]ᵀ (2/3 of the matmul).
+      const dOwn = tf.concat([dQ, dDk, dDv], 1) as tf.Tensor2D;
+      const dOtherKV = tf.concat([tf.neg(dDk), tf.sub(dO, dDv)], 1) as tf.Tensor2D;
+      if (C.h) {
+        const wkvT = tf.slice(L.wqkvT, [d, 0], [2 * d, d]);
+        dh = tf.concat([tf.matMul(dOwn, L.wqkvT), tf.matMul(dOtherKV, wkvT)], 0) as tf.Tensor2D;
+      }
+      if (paramGrads || !C.h)
+        dQKV = tf.concat([dOwn, tf.concat([tf.zeros([B, d]), dOtherKV], 1)], 0) as tf.Tensor2D;
     } else {
       const dk = tf.sub(dDk, swapHalves(dDk));
       const dVo = tf.sub(dO, dDv) as tf.Tensor2D; // gradient reaching v_other = swapHalves(v)
       const dv = tf.add(dDv, swapHalves(dVo));
       dQKV = tf.concat([dQ, dk, dv], 1) as tf.Tensor2D;
+      if (C.h) dh = tf.matMul(dQKV, L.wqkvT) as tf.Tensor2D;
     }
     // Residual into x: in the last layer only position 0's rows carry it.
     const resid = last ? (tf.concat([dx1, tf.zeros([B, d])], 0) as tf.Tensor2D) : dx1;
     let dxIn: tf.Tensor2D;
-    if (C.h && C.ln1) {
-      dxIn = tf.add(
-        lnBackward(tf.matMul(dQKV, L.wqkvT) as tf.Tensor2D, L.ln1g, C.ln1, ln1G),
-        resid,
-      ) as tf.Tensor2D;
+    if (C.h && C.ln1 && dh) {
+      dxIn = tf.add(lnBackward(dh, L.ln1g, C.ln1, ln1G), resid) as tf.Tensor2D;
     } else {
       // Layer 0 fed by the first-layer table: the caller backpropagates dQKV through the table.
       dQKV0 = dQKV;
@@ -606,7 +617,7 @@ export function engineBackward(
       lg[i] = {
         ln1g: ln1G[0] as tf.Tensor1D | undefined,
         ln1b: ln1G[1] as tf.Tensor1D | undefined,
-        wqkv: C.h ? (tf.matMul(augT(C.h), dQKV) as tf.Tensor2D) : undefined,
+        wqkv: C.h && dQKV ? (tf.matMul(augT(C.h), dQKV) as tf.Tensor2D) : undefined,
         wo: tf.matMul(augT(C.o), dx1),
         ln2g: ln2G[0] as tf.Tensor1D,
         ln2b: ln2G[1] as tf.Tensor1D,
@@ -634,10 +645,11 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
   const { d, nHeads } = layout.sizes;
   const qs = 1 / Math.sqrt(d / nHeads);
   const at = (name: string) => paramView(layout, out, name);
-  const put = (name: string, t: tf.Tensor) => at(name).set(t.dataSync());
+  // readNow: heap views, each copied out before the next tfjs allocation.
+  const put = (name: string, t: tf.Tensor) => at(name).set(readNow(t));
   /** A [in + 1, out] gradient: the weight's rows, then the bias's. */
   const putWithBias = (wName: string, bName: string, t: WithBias) => {
-    const src = t.dataSync();
+    const src = readNow(t);
     const n = (t.shape[0] - 1) * t.shape[1];
     at(wName).set(src.subarray(0, n));
     at(bName).set(src.subarray(n));
@@ -652,7 +664,7 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
     putWithBias(`${pre}attn.wo`, `${pre}attn.bo`, L.wo);
     putWithBias(`${pre}mlp.w1`, `${pre}mlp.b1`, L.w1);
     putWithBias(`${pre}mlp.w2`, `${pre}mlp.b2`, L.w2);
-    const w = L.wqkv.dataSync();
+    const w = readNow(L.wqkv);
     const wq = at(`${pre}attn.wq`);
     const wk = at(`${pre}attn.wk`);
     const wv = at(`${pre}attn.wv`);
@@ -682,7 +694,7 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
       at(h.b).fill(0);
     }
   });
-  const dt = dTable.dataSync();
+  const dt = readNow(dTable);
   const tok = at("embed.tok");
   tok.set(dt.subarray(0, tok.length));
   at("embed.pos").set(dt.subarray(tok.length, tok.length + 2 * d));
@@ -696,7 +708,7 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
  */
 function pickRows(table: tf.Tensor2D, rows: Int32Array, parts = 1): tf.Tensor2D[] {
   const cols = table.shape[1] / parts;
-  const t = table.dataSync();
+  const t = readNow(table); // read before the tensors below allocate
   const outs = Array.from({ length: parts }, () => new Float32Array(rows.length * cols));
   for (let i = 0; i < rows.length; i++) {
     const base = rows[i] * cols * parts;
@@ -785,7 +797,7 @@ export function engineInputGrads(
 
 function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number): tf.Tensor2D {
   const [, cols] = x.shape;
-  const g = x.dataSync();
+  const g = readNow(x); // read before the tensor below allocates
   const acc = new Float32Array(nRows * cols);
   for (let i = 0; i < rows.length; i++) {
     const src = i * cols;

@@ -198,3 +198,14 @@ export function fusedSwapHalves(x: tf.Tensor2D): tf.Tensor2D {
   if (x.shape[0] % 2 !== 0) throw new Error(`swapHalves: expected an even number of rows, got ${x.shape[0]}`);
   return run(SWAP_HALVES, { x })[0] as tf.Tensor2D;
 }
+
+/**
+ * A float32 tensor's values without a copy where possible: on wasm a view of the backend's heap, valid only
+ * until tfjs next allocates (read it at once, never keep it); elsewhere `dataSync()`.
+ */
+export function readNow(t: tf.Tensor): Float32Array {
+  if (t.dtype !== "float32") throw new Error(`readNow: expected a float32 tensor, got ${t.dtype}`);
+  if (tf.getBackend() !== "wasm") return t.dataSync() as Float32Array;
+  const be = tf.backend() as unknown as WasmBackend;
+  return new Float32Array(be.wasm.asm.memory.buffer, ptr(be, t), t.size);
+}

@@ -203,44 +203,52 @@
         (br $row))))
 
   ;; out = xᵀ: x [rows, cols] row-major, cols % 4 == 0, out [cols, rows]; with $ones ≠ 0 a row of ones
-  ;; follows ([cols + 1, rows]). 4×4 blocks are transposed in registers with shuffles.
+  ;; follows ([cols + 1, rows]). 4×4 blocks are transposed in registers with shuffles. Columns go in tiles of
+  ;; 16, rows top to bottom within a tile, so the writes are 16 sequential streams: sweeping all columns per
+  ;; row block instead writes to `cols` lines a whole output row (often 4 KB) apart, which share cache sets.
   (func (export "transpose") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32) (param $ones i32)
-    (local $r i32) (local $c i32) (local $rb i32) (local $ob i32) (local $src i32) (local $dst i32)
-    (local $a v128) (local $b v128) (local $e v128) (local $f v128) (local $t0 v128) (local $t1 v128)
-    (local $t2 v128) (local $t3 v128)
+    (local $r i32) (local $c i32) (local $c0 i32) (local $c1 i32) (local $rb i32) (local $ob i32) (local $src i32)
+    (local $dst i32) (local $a v128) (local $b v128) (local $e v128) (local $f v128) (local $t0 v128)
+    (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $ob (i32.shl (local.get $rows) (i32.const 2)))
-    (local.set $r (i32.const 0))
-    (block $blocksDone
-      (loop $rowBlock
-        (br_if $blocksDone (i32.gt_u (i32.add (local.get $r) (i32.const 4)) (local.get $rows)))
-        (local.set $c (i32.const 0))
-        (loop $colBlock
-          (local.set $src (i32.add (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $rb)))
-            (i32.shl (local.get $c) (i32.const 2))))
-          (local.set $a (v128.load (local.get $src)))
-          (local.set $b (v128.load (i32.add (local.get $src) (local.get $rb))))
-          (local.set $e (v128.load (i32.add (local.get $src) (i32.shl (local.get $rb) (i32.const 1)))))
-          (local.set $f (v128.load (i32.add (local.get $src) (i32.mul (local.get $rb) (i32.const 3)))))
-          ;; t0 = [a0 b0 a1 b1], t1 = [a2 b2 a3 b3], t2 = [e0 f0 e1 f1], t3 = [e2 f2 e3 f3]
-          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))
-          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b)))
-          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e) (local.get $f)))
-          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e) (local.get $f)))
-          (local.set $dst (i32.add (i32.add (local.get $out) (i32.mul (local.get $c) (local.get $ob)))
-            (i32.shl (local.get $r) (i32.const 2))))
-          (v128.store (local.get $dst)
-            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store (i32.add (local.get $dst) (local.get $ob))
-            (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store (i32.add (local.get $dst) (i32.shl (local.get $ob) (i32.const 1)))
-            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store (i32.add (local.get $dst) (i32.mul (local.get $ob) (i32.const 3)))
-            (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
-          (local.set $c (i32.add (local.get $c) (i32.const 4)))
-          (br_if $colBlock (i32.lt_u (local.get $c) (local.get $cols))))
-        (local.set $r (i32.add (local.get $r) (i32.const 4)))
-        (br $rowBlock)))
+    (local.set $c0 (i32.const 0))
+    (loop $tile
+      (local.set $c1 (i32.add (local.get $c0) (i32.const 16)))
+      (if (i32.gt_u (local.get $c1) (local.get $cols)) (then (local.set $c1 (local.get $cols))))
+      (local.set $r (i32.const 0))
+      (block $blocksDone
+        (loop $rowBlock
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $r) (i32.const 4)) (local.get $rows)))
+          (local.set $c (local.get $c0))
+          (loop $colBlock
+            (local.set $src (i32.add (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $rb)))
+              (i32.shl (local.get $c) (i32.const 2))))
+            (local.set $a (v128.load (local.get $src)))
+            (local.set $b (v128.load (i32.add (local.get $src) (local.get $rb))))
+            (local.set $e (v128.load (i32.add (local.get $src) (i32.shl (local.get $rb) (i32.const 1)))))
+            (local.set $f (v128.load (i32.add (local.get $src) (i32.mul (local.get $rb) (i32.const 3)))))
+            ;; t0 = [a0 b0 a1 b1], t1 = [a2 b2 a3 b3], t2 = [e0 f0 e1 f1], t3 = [e2 f2 e3 f3]
+            (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))
+            (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b)))
+            (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e) (local.get $f)))
+            (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e) (local.get $f)))
+            (local.set $dst (i32.add (i32.add (local.get $out) (i32.mul (local.get $c) (local.get $ob)))
+              (i32.shl (local.get $r) (i32.const 2))))
+            (v128.store (local.get $dst)
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+            (v128.store (i32.add (local.get $dst) (local.get $ob))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+            (v128.store (i32.add (local.get $dst) (i32.shl (local.get $ob) (i32.const 1)))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+            (v128.store (i32.add (local.get $dst) (i32.mul (local.get $ob) (i32.const 3)))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br_if $colBlock (i32.lt_u (local.get $c) (local.get $c1))))
+          (local.set $r (i32.add (local.get $r) (i32.const 4)))
+          (br $rowBlock)))
+      (local.set $c0 (local.get $c1))
+      (br_if $tile (i32.lt_u (local.get $c0) (local.get $cols))))
     ;; The last rows % 4 rows, one element at a time.
     (block $tailDone
       (loop $tailRow
