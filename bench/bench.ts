@@ -172,7 +172,7 @@ async function main() {
   const randoms = Array.from({ length: sed.randomDirs }, unit);
   const measurementMs = time(
     () => coupling(layout, theta, probes, bases, randoms, { kind: "logit", epsRel: sed.epsRel }),
-    Number(values.measurements ?? 2),
+    Number(values.measurements ?? 3),
     1,
   );
   disposeProbes(probes);

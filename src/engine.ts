@@ -12,8 +12,10 @@
 // - backward to the input embedding only (centroids) skips every weight-gradient matmul.
 import * as tf from "@tensorflow/tfjs";
 import {
+  fusedConcatColumns,
   fusedGelu,
   fusedKernelsFor,
+  fusedKernelsOn,
   fusedLayerNorm,
   fusedLayerNormGrad,
   fusedSwapHalves,
@@ -275,6 +277,13 @@ export function engineEmbed(w: EngineWeights, batch: EngineBatch): tf.Tensor2D {
 /** Column sums of [N, k] → [k], as a matmul with a row of ones (wasm's Sum over axis 0 is slow). */
 function colSum(x: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
+}
+
+/** [x0, x1, …] side by side ([N, Σ c_i]). */
+function concatColumns(xs: tf.Tensor[]): tf.Tensor2D {
+  return levers.fusedKernels && fusedKernelsOn()
+    ? fusedConcatColumns(xs as tf.Tensor2D[])
+    : (tf.concat(xs, 1) as tf.Tensor2D);
 }
 
 /** [x0; x1] → [x1; x0]: the other position's rows. */
@@ -588,19 +597,19 @@ export function engineBackward(
     if (last) {
       // Rows of q exist for position 0 only; k, v for both: own = position 0, other = position 1. Position 1's
       // rows have no query gradient, so its part of dh needs only [W_k; W_v]ᵀ (2/3 of the matmul).
-      const dOwn = tf.concat([dQ, dDk, dDv], 1) as tf.Tensor2D;
-      const dOtherKV = tf.concat([tf.neg(dDk), tf.sub(dO, dDv)], 1) as tf.Tensor2D;
+      const dOwn = concatColumns([dQ, dDk, dDv]);
+      const dOtherKV = concatColumns([tf.neg(dDk), tf.sub(dO, dDv)]);
       if (C.h) {
         const wkvT = tf.slice(L.wqkvT, [d, 0], [2 * d, d]);
         dh = tf.concat([tf.matMul(dOwn, L.wqkvT), tf.matMul(dOtherKV, wkvT)], 0) as tf.Tensor2D;
       }
       if (paramGrads || !C.h)
-        dQKV = tf.concat([dOwn, tf.concat([tf.zeros([B, d]), dOtherKV], 1)], 0) as tf.Tensor2D;
+        dQKV = tf.concat([dOwn, concatColumns([tf.zeros([B, d]), dOtherKV])], 0) as tf.Tensor2D;
     } else {
       const dk = tf.sub(dDk, swapHalves(dDk));
       const dVo = tf.sub(dO, dDv) as tf.Tensor2D; // gradient reaching v_other = swapHalves(v)
       const dv = tf.add(dDv, swapHalves(dVo));
-      dQKV = tf.concat([dQ, dk, dv], 1) as tf.Tensor2D;
+      dQKV = concatColumns([dQ, dk, dv]);
       if (C.h) dh = tf.matMul(dQKV, L.wqkvT) as tf.Tensor2D;
     }
     // Residual into x: in the last layer only position 0's rows carry it.

@@ -31,6 +31,7 @@ interface FusedExports {
   ): void;
   transpose(x: number, out: number, rows: number, cols: number, ones: number): void;
   swapHalves(x: number, out: number, n: number): void;
+  copyColumns(x: number, out: number, rows: number, cols: number, outCols: number, offset: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
@@ -45,6 +46,7 @@ const LAYER_NORM = "SedlabLayerNorm";
 const LAYER_NORM_GRAD = "SedlabLayerNormGrad";
 const TRANSPOSE = "SedlabTranspose";
 const SWAP_HALVES = "SedlabSwapHalves";
+const CONCAT_COLUMNS = "SedlabConcatColumns";
 
 let wasmModule: WebAssembly.Module | undefined;
 const instances = new WeakMap<object, FusedExports>();
@@ -137,9 +139,31 @@ register(SWAP_HALVES, ({ inputs, backend }) => {
   return out;
 });
 
-/** Whether the fused kernels serve rows of this width: wasm backend, float32, a multiple of 4 (SIMD lanes). */
+register(CONCAT_COLUMNS, ({ inputs, backend }) => {
+  const be = backend as unknown as WasmBackend;
+  const xs = Object.keys(inputs)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => inputs[k] as tf.TensorInfo);
+  const rows = xs[0].shape[0];
+  const outCols = xs.reduce((n, x) => n + x.shape[1], 0);
+  const out = be.makeOutput([rows, outCols], "float32");
+  const e = exportsFor(be);
+  let offset = 0;
+  for (const x of xs) {
+    e.copyColumns(ptr(be, x), ptr(be, out), rows, x.shape[1], outCols, offset);
+    offset += x.shape[1];
+  }
+  return out;
+});
+
+/** Whether the fused kernels can run: the active backend is wasm (the others keep tfjs' ops). */
+export function fusedKernelsOn(): boolean {
+  return tf.getBackend() === "wasm";
+}
+
+/** Whether the SIMD kernels serve rows of this width: on wasm, a multiple of 4 (SIMD lanes). */
 export function fusedKernelsFor(width: number): boolean {
-  return width > 0 && width % 4 === 0 && tf.getBackend() === "wasm";
+  return width > 0 && width % 4 === 0 && fusedKernelsOn();
 }
 
 function run(
@@ -208,4 +232,15 @@ export function readNow(t: tf.Tensor): Float32Array {
   if (tf.getBackend() !== "wasm") return t.dataSync() as Float32Array;
   const be = tf.backend() as unknown as WasmBackend;
   return new Float32Array(be.wasm.asm.memory.buffer, ptr(be, t), t.size);
+}
+
+/** [x0, x1, …] side by side: the column concat of [N, c_i] tensors. */
+export function fusedConcatColumns(xs: tf.Tensor2D[]): tf.Tensor2D {
+  const rows = xs[0]?.shape[0];
+  if (rows === undefined) throw new Error("concatColumns: no tensors");
+  for (const x of xs) {
+    if (x.rank !== 2 || x.shape[0] !== rows)
+      throw new Error(`concatColumns: expected [${rows}, c] tensors, got [${x.shape.join(", ")}]`);
+  }
+  return run(CONCAT_COLUMNS, Object.fromEntries(xs.map((x, i) => [String(i), x])))[0] as tf.Tensor2D;
 }

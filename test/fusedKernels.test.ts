@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assembleKernels, kernelsModuleText, OUT_PATH } from "../scripts/build-kernels.mjs";
 import { initBackend } from "../src/backend";
 import {
+  fusedConcatColumns,
   fusedGelu,
   fusedKernelsFor,
   fusedLayerNorm,
@@ -165,6 +166,18 @@ describe("fused wasm kernels", () => {
     tf.dispose([x, s, x0, x1]);
   });
 
+  test("concatColumns equals tfjs' concat along axis 1 exactly", () => {
+    const rng = new Rng(11);
+    const xs = [randomMatrix(rng, 5, 3), randomMatrix(rng, 5, 8), randomMatrix(rng, 5, 1)];
+    const c = fusedConcatColumns(xs);
+    assert.deepEqual(c.shape, [5, 12]);
+    const ref = tf.concat(xs, 1);
+    assert.deepEqual(c.dataSync(), ref.dataSync());
+    assert.throws(() => fusedConcatColumns([xs[0], randomMatrix(rng, 4, 2)]), /expected \[5, c\] tensors/);
+    assert.throws(() => fusedConcatColumns([]), /no tensors/);
+    tf.dispose([...xs, c, ref]);
+  });
+
   test("no tensor is left behind", () => {
     const x = tf.randomNormal([16, 8]) as tf.Tensor2D;
     const g = tf.ones([8]) as tf.Tensor1D;
@@ -177,6 +190,7 @@ describe("fused wasm kernels", () => {
         fusedGelu(x, true);
         fusedTranspose(x, true);
         fusedSwapHalves(x);
+        fusedConcatColumns([x, x]);
       });
     }
     assert.equal(tf.memory().numTensors, before);

@@ -278,4 +278,21 @@
     (local.set $half (i32.shl (local.get $n) (i32.const 1)))
     (memory.copy (local.get $out) (i32.add (local.get $x) (local.get $half)) (local.get $half))
     (memory.copy (i32.add (local.get $out) (local.get $half)) (local.get $x) (local.get $half)))
+
+  ;; Copies x [rows, cols] into columns [offset, offset + cols) of out [rows, outCols]: one input of a
+  ;; column concat (tfjs' wasm Concat copies row by row in JavaScript).
+  (func (export "copyColumns")
+    (param $x i32) (param $out i32) (param $rows i32) (param $cols i32) (param $outCols i32) (param $offset i32)
+    (local $rb i32) (local $ob i32)
+    (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $ob (i32.shl (local.get $outCols) (i32.const 2)))
+    (local.set $out (i32.add (local.get $out) (i32.shl (local.get $offset) (i32.const 2))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $rows)))
+        (memory.copy (local.get $out) (local.get $x) (local.get $rb))
+        (local.set $x (i32.add (local.get $x) (local.get $rb)))
+        (local.set $out (i32.add (local.get $out) (local.get $ob)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
 )
