@@ -11,86 +11,60 @@
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
-  ;; exp(t) for t ≤ 0 (clamped at −87 so 2^n stays normal): Cephes expf, Cody–Waite reduction.
-  (func $expNeg (param $t v128) (result v128)
-    (local $n v128) (local $r v128) (local $p v128)
-    (local.set $t (f32x4.max (local.get $t) (v128.const f32x4 -87 -87 -87 -87)))
-    (local.set $n (f32x4.nearest (f32x4.mul (local.get $t)
-      (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
-    (local.set $r (f32x4.sub
-      (f32x4.sub (local.get $t) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-      (f32x4.mul (local.get $n) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
-    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r))
-      (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
-    ;; e^r = p·r² + r + 1, times 2^n built from its exponent bits.
-    (local.set $p (f32x4.add
-      (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
-      (v128.const f32x4 1 1 1 1)))
-    (f32x4.mul (local.get $p)
-      (i32x4.shl
-        (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127))
-        (i32.const 23))))
-
-  ;; erf(a): the rational approximation TensorFlow/Eigen use for float32 (odd degree-13 numerator over
-  ;; even degree-8 denominator in a, a clamped to [−4, 4] where erf is ±1 to float precision).
-  (func $erf (param $a v128) (result v128)
-    (local $a2 v128) (local $p v128) (local $q v128)
-    (local.set $a (f32x4.min (f32x4.max (local.get $a) (v128.const f32x4 -4 -4 -4 -4)) (v128.const f32x4 4 4 4 4)))
-    (local.set $a2 (f32x4.mul (local.get $a) (local.get $a)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $a2)
-      (v128.const f32x4 -2.72614225801306e-10 -2.72614225801306e-10 -2.72614225801306e-10 -2.72614225801306e-10))
-      (v128.const f32x4 2.77068142495902e-08 2.77068142495902e-08 2.77068142495902e-08 2.77068142495902e-08)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2))
-      (v128.const f32x4 -2.10102402082508e-06 -2.10102402082508e-06 -2.10102402082508e-06 -2.10102402082508e-06)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2))
-      (v128.const f32x4 -5.69250639462346e-05 -5.69250639462346e-05 -5.69250639462346e-05 -5.69250639462346e-05)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2))
-      (v128.const f32x4 -7.34990630326855e-04 -7.34990630326855e-04 -7.34990630326855e-04 -7.34990630326855e-04)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2))
-      (v128.const f32x4 -2.95459980854025e-03 -2.95459980854025e-03 -2.95459980854025e-03 -2.95459980854025e-03)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2))
-      (v128.const f32x4 -1.60960333262415e-02 -1.60960333262415e-02 -1.60960333262415e-02 -1.60960333262415e-02)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $a2)
-      (v128.const f32x4 -1.45660718464996e-05 -1.45660718464996e-05 -1.45660718464996e-05 -1.45660718464996e-05))
-      (v128.const f32x4 -2.13374055278905e-04 -2.13374055278905e-04 -2.13374055278905e-04 -2.13374055278905e-04)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $a2))
-      (v128.const f32x4 -1.68282697438203e-03 -1.68282697438203e-03 -1.68282697438203e-03 -1.68282697438203e-03)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $a2))
-      (v128.const f32x4 -7.37332916720468e-03 -7.37332916720468e-03 -7.37332916720468e-03 -7.37332916720468e-03)))
-    (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $a2))
-      (v128.const f32x4 -1.42647390514189e-02 -1.42647390514189e-02 -1.42647390514189e-02 -1.42647390514189e-02)))
-    (f32x4.div (f32x4.mul (local.get $a) (local.get $p)) (local.get $q)))
-
-  ;; y = gelu(x) = x·Φ(x) over n floats; when $dydx ≠ 0 also gelu'(x) = Φ(x) + x·φ(x).
+;; y = gelu(x) = x·Φ(x) over n floats; when $dydx ≠ 0 also gelu'(x) = Φ(x) + x·φ(x).
+  ;; Φ(x) = ½(1 + erf(x/√2)) with erf the rational approximation TensorFlow/Eigen use for float32 (odd
+  ;; degree-13 numerator over even degree-8 denominator, argument clamped to [−4, 4] where erf is ±1 to float
+  ;; precision); φ(x) = e^(−x²/2)/√(2π) with Cephes' expf (Cody–Waite reduction, argument clamped at −87 so
+  ;; 2^n stays normal). All inline (V8 does not inline wasm calls, and a call spills the vectors), and pmin/pmax
+  ;; (one instruction each on x86, unlike min/max with their NaN rules) for the clamps.
   (func (export "gelu") (param $x i32) (param $y i32) (param $dydx i32) (param $n i32)
-    (local $end i32) (local $v v128) (local $cdf v128)
+    (local $end i32) (local $v v128) (local $a v128) (local $a2 v128) (local $p v128) (local $q v128)
+    (local $cdf v128) (local $t v128) (local $k v128) (local $r v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
         (local.set $v (v128.load (local.get $x)))
+        ;; a = clamp(x/√2, −4, 4)
+        (local.set $a (f32x4.pmin (f32x4.pmax (f32x4.mul (local.get $v) (v128.const f32x4 0.70710678118654752 0.70710678118654752 0.70710678118654752 0.70710678118654752)) (v128.const f32x4 -4 -4 -4 -4)) (v128.const f32x4 4 4 4 4)))
+        (local.set $a2 (f32x4.mul (local.get $a) (local.get $a)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $a2) (v128.const f32x4 -2.72614225801306e-10 -2.72614225801306e-10 -2.72614225801306e-10 -2.72614225801306e-10)) (v128.const f32x4 2.77068142495902e-08 2.77068142495902e-08 2.77068142495902e-08 2.77068142495902e-08)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2)) (v128.const f32x4 -2.10102402082508e-06 -2.10102402082508e-06 -2.10102402082508e-06 -2.10102402082508e-06)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2)) (v128.const f32x4 -5.69250639462346e-05 -5.69250639462346e-05 -5.69250639462346e-05 -5.69250639462346e-05)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2)) (v128.const f32x4 -7.34990630326855e-04 -7.34990630326855e-04 -7.34990630326855e-04 -7.34990630326855e-04)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2)) (v128.const f32x4 -2.95459980854025e-03 -2.95459980854025e-03 -2.95459980854025e-03 -2.95459980854025e-03)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $a2)) (v128.const f32x4 -1.60960333262415e-02 -1.60960333262415e-02 -1.60960333262415e-02 -1.60960333262415e-02)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $a2) (v128.const f32x4 -1.45660718464996e-05 -1.45660718464996e-05 -1.45660718464996e-05 -1.45660718464996e-05)) (v128.const f32x4 -2.13374055278905e-04 -2.13374055278905e-04 -2.13374055278905e-04 -2.13374055278905e-04)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $a2)) (v128.const f32x4 -1.68282697438203e-03 -1.68282697438203e-03 -1.68282697438203e-03 -1.68282697438203e-03)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $a2)) (v128.const f32x4 -7.37332916720468e-03 -7.37332916720468e-03 -7.37332916720468e-03 -7.37332916720468e-03)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $a2)) (v128.const f32x4 -1.42647390514189e-02 -1.42647390514189e-02 -1.42647390514189e-02 -1.42647390514189e-02)))
+        ;; Φ = ½ + ½·erf(a), erf(a) = a·p/q
         (local.set $cdf (f32x4.add (v128.const f32x4 0.5 0.5 0.5 0.5)
-          (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5)
-            (call $erf (f32x4.mul (local.get $v)
-              (v128.const f32x4 0.70710678118654752 0.70710678118654752 0.70710678118654752 0.70710678118654752))))))
+          (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (f32x4.div (f32x4.mul (local.get $a) (local.get $p)) (local.get $q)))))
         (v128.store (local.get $y) (f32x4.mul (local.get $v) (local.get $cdf)))
         (if (local.get $dydx)
           (then
+            ;; t = max(−x²/2, −87); k = round(t·log2 e); r = t − k·ln 2 (two parts)
+            (local.set $t (f32x4.pmax (f32x4.mul (f32x4.mul (local.get $v) (local.get $v)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5)) (v128.const f32x4 -87 -87 -87 -87)))
+            (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+            (local.set $r (f32x4.sub
+              (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+              (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+            (local.set $p (f32x4.add (f32x4.mul (local.get $r) (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+            (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+            (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+            (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+            (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+            ;; e^r = p·r² + r + 1; φ·√(2π) = e^r · 2^k, 2^k from its exponent bits
+            (local.set $p (f32x4.add
+              (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+              (v128.const f32x4 1 1 1 1)))
+            (local.set $p (f32x4.mul (local.get $p)
+              (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127))
+                (i32.const 23))))
             (v128.store (local.get $dydx)
               (f32x4.add (local.get $cdf)
-                (f32x4.mul (local.get $v)
-                  (f32x4.mul
-                    (call $expNeg (f32x4.mul (f32x4.mul (local.get $v) (local.get $v)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5)))
-                    (v128.const f32x4 0.39894228040143268 0.39894228040143268 0.39894228040143268 0.39894228040143268)))))
+                (f32x4.mul (local.get $v) (f32x4.mul (local.get $p) (v128.const f32x4 0.39894228040143268 0.39894228040143268 0.39894228040143268 0.39894228040143268)))))
             (local.set $dydx (i32.add (local.get $dydx) (i32.const 16)))))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (local.set $y (i32.add (local.get $y) (i32.const 16)))
