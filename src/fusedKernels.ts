@@ -166,6 +166,14 @@ export function fusedKernelsFor(width: number): boolean {
   return width > 0 && width % 4 === 0 && fusedKernelsOn();
 }
 
+/** The SIMD kernels read rows 4 floats at a time. */
+function checkWidth(kernel: string, width: number): void {
+  if (!(width > 0 && width % 4 === 0))
+    throw new Error(
+      `${kernel}: rows must have a positive multiple of 4 floats, got ${width} (use tfjs' ops)`,
+    );
+}
+
 function run(
   kernel: string,
   inputs: tf.NamedTensorMap,
@@ -180,6 +188,7 @@ function run(
 
 /** gelu(x) = x·Φ(x), and with `withGrad` also gelu'(x) = Φ(x) + x·φ(x) for the backward pass. */
 export function fusedGelu(x: tf.Tensor2D, withGrad: boolean): { y: tf.Tensor2D; dydx?: tf.Tensor2D } {
+  checkWidth("gelu", x.shape[1]);
   const [y, dydx] = run(GELU, { x }, { withGrad });
   return { y: y as tf.Tensor2D, dydx: dydx as tf.Tensor2D | undefined };
 }
@@ -192,6 +201,7 @@ export function fusedLayerNorm(
   eps: number,
   keep: boolean,
 ): { y: tf.Tensor2D; xhat?: tf.Tensor2D; rstd?: tf.Tensor2D } {
+  checkWidth("layerNorm", x.shape[1]);
   const [y, xhat, rstd] = run(LAYER_NORM, { x, g, b }, { eps, keep });
   return {
     y: y as tf.Tensor2D,
@@ -208,12 +218,14 @@ export function fusedLayerNormGrad(
   rstd: tf.Tensor2D,
   params: boolean,
 ): { dx: tf.Tensor2D; dg?: tf.Tensor1D; db?: tf.Tensor1D } {
+  checkWidth("layerNormGrad", dy.shape[1]);
   const [dx, dg, db] = run(LAYER_NORM_GRAD, { dy, g, xhat, rstd }, { params });
   return { dx: dx as tf.Tensor2D, dg: dg as tf.Tensor1D | undefined, db: db as tf.Tensor1D | undefined };
 }
 
 /** xᵀ for x [rows, cols] (cols a multiple of 4); with `ones`, [xᵀ; 1] ([cols + 1, rows]). */
 export function fusedTranspose(x: tf.Tensor2D, ones: boolean): tf.Tensor2D {
+  checkWidth("transpose", x.shape[1]);
   return run(TRANSPOSE, { x }, { ones })[0] as tf.Tensor2D;
 }
 

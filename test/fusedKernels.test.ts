@@ -54,10 +54,16 @@ describe("fused wasm kernels", () => {
     assert.equal(fs.readFileSync(OUT_PATH, "utf8"), kernelsModuleText(bytes));
   });
 
-  test("they serve the wasm backend at widths divisible by 4 only", () => {
+  test("they serve the wasm backend at widths divisible by 4 only, and refuse other widths", () => {
     assert.equal(fusedKernelsFor(128), true);
     assert.equal(fusedKernelsFor(30), false);
     assert.equal(fusedKernelsFor(0), false);
+    const x = tf.zeros([2, 6]) as tf.Tensor2D;
+    const g = tf.ones([6]) as tf.Tensor1D;
+    assert.throws(() => fusedGelu(x, false), /gelu: rows must have a positive multiple of 4 floats, got 6/);
+    assert.throws(() => fusedLayerNorm(x, g, g, 1e-5, false), /layerNorm: .* got 6/);
+    assert.throws(() => fusedTranspose(x, true), /transpose: .* got 6/);
+    tf.dispose([x, g]);
   });
 
   test("gelu and its derivative equal the float64 values to float32 precision", () => {
