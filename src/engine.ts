@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   fusedConcatColumns,
+  fusedGatherRows,
   fusedGelu,
   fusedKernelsFor,
   fusedKernelsOn,
@@ -212,6 +213,8 @@ export interface EngineBatch {
   yOneHots: tf.Tensor2D[];
   /** Row of the first-layer table for each stacked row: a[i], then p + b[i]. */
   tableRows: Int32Array;
+  /** The same as an int32 tensor (the wasm row gather reads it). */
+  tableRowsT: tf.Tensor1D;
 }
 
 /** `y`: the labels, or one label set per task (a multitask batch: the same pairs carry every task's label). */
@@ -252,6 +255,7 @@ export function engineBatch(
   return {
     B,
     tableRows,
+    tableRowsT: tf.tensor1d(tableRows, "int32"),
     oh: tf.tensor2d(oh, [2 * B, cols]),
     ohT: ohT ? tf.tensor2d(ohT, [cols, 2 * B]) : undefined,
     yOneHot: yOneHots[0],
@@ -260,7 +264,7 @@ export function engineBatch(
 }
 
 export function disposeEngineBatch(b: EngineBatch): void {
-  tf.dispose([b.oh, ...b.yOneHots]);
+  tf.dispose([b.oh, b.tableRowsT, ...b.yOneHots]);
   if (b.ohT) b.ohT.dispose();
 }
 
@@ -715,7 +719,8 @@ function scatterGrads(layout: Layout, g: EngineGrads, dTable: tf.Tensor, out: Fl
  * The row picking (and, backwards, the scatter-add) runs in JavaScript: wasm's Gather is slow and has no
  * gradient, and a one-hot matmul over 2p > d rows would cost more than the projection it replaces.
  */
-function pickRows(table: tf.Tensor2D, rows: Int32Array, parts = 1): tf.Tensor2D[] {
+function pickRows(table: tf.Tensor2D, rows: Int32Array, parts = 1, rowsT?: tf.Tensor1D): tf.Tensor2D[] {
+  if (rowsT && levers.fusedKernels && fusedKernelsOn()) return fusedGatherRows(table, rows, rowsT, parts);
   const cols = table.shape[1] / parts;
   const t = readNow(table); // read before the tensors below allocate
   const outs = Array.from({ length: parts }, () => new Float32Array(rows.length * cols));
@@ -748,8 +753,8 @@ function fromTable(
   t: FirstLayerTable,
   batch: EngineBatch,
 ): { E: tf.Tensor2D; qkv0: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] } {
-  const [E] = pickRows(t.rows, batch.tableRows);
-  const [q, k, v] = pickRows(t.qkv, batch.tableRows, 3);
+  const [E] = pickRows(t.rows, batch.tableRows, 1, batch.tableRowsT);
+  const [q, k, v] = pickRows(t.qkv, batch.tableRows, 3, batch.tableRowsT);
   return { E, qkv0: [q, k, v] };
 }
 
@@ -792,8 +797,8 @@ export function engineInputGrads(
   const table = firstLayerTable(w);
   const { E, qkv0 } = fromTable(table, batch);
   engineForwardHeads(w, layout, E, cache, qkv0, []);
-  const [xhat] = pickRows(table.ln.xhat, batch.tableRows);
-  const [rstd] = pickRows(table.ln.rstd, batch.tableRows);
+  const [xhat] = pickRows(table.ln.xhat, batch.tableRows, 1, batch.tableRowsT);
+  const [rstd] = pickRows(table.ln.rstd, batch.tableRows, 1, batch.tableRowsT);
   return seeds.map((s) => {
     const { dE, dQKV0 } = engineBackward(w, layout, cache, s, false);
     if (!dQKV0) throw new Error("unreachable: layer 0 was fed by the table but returned no Q/K/V gradient");

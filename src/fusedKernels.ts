@@ -32,6 +32,15 @@ interface FusedExports {
   transpose(x: number, out: number, rows: number, cols: number, ones: number): void;
   swapHalves(x: number, out: number, n: number): void;
   copyColumns(x: number, out: number, rows: number, cols: number, outCols: number, offset: number): void;
+  gatherRows(
+    table: number,
+    rows: number,
+    out: number,
+    n: number,
+    cols: number,
+    offset: number,
+    w: number,
+  ): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
@@ -47,6 +56,7 @@ const LAYER_NORM_GRAD = "SedlabLayerNormGrad";
 const TRANSPOSE = "SedlabTranspose";
 const SWAP_HALVES = "SedlabSwapHalves";
 const CONCAT_COLUMNS = "SedlabConcatColumns";
+const GATHER_ROWS = "SedlabGatherRows";
 
 let wasmModule: WebAssembly.Module | undefined;
 const instances = new WeakMap<object, FusedExports>();
@@ -156,6 +166,21 @@ register(CONCAT_COLUMNS, ({ inputs, backend }) => {
   return out;
 });
 
+register(GATHER_ROWS, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { table, rows } = inputs as { table: tf.TensorInfo; rows: tf.TensorInfo };
+  const cols = table.shape[1];
+  const parts = Number(attrs?.parts ?? 1);
+  const w = cols / parts;
+  const n = rows.shape[0];
+  const outs = Array.from({ length: parts }, () => be.makeOutput([n, w], "float32"));
+  const e = exportsFor(be);
+  outs.forEach((o, j) => {
+    e.gatherRows(ptr(be, table), ptr(be, rows), ptr(be, o), n, cols, j * w, w);
+  });
+  return outs;
+});
+
 /** Whether the fused kernels can run: the active backend is wasm (the others keep tfjs' ops). */
 export function fusedKernelsOn(): boolean {
   return tf.getBackend() === "wasm";
@@ -255,4 +280,24 @@ export function fusedConcatColumns(xs: tf.Tensor2D[]): tf.Tensor2D {
       throw new Error(`concatColumns: expected [${rows}, c] tensors, got [${x.shape.join(", ")}]`);
   }
   return run(CONCAT_COLUMNS, Object.fromEntries(xs.map((x, i) => [String(i), x])))[0] as tf.Tensor2D;
+}
+
+/**
+ * Rows `rows` of table [R, C], split into `parts` column blocks: parts tensors [n, C / parts]. `rowsT` holds the
+ * same indices as an int32 tensor (the kernel reads them from the heap); they are checked against R here.
+ */
+export function fusedGatherRows(
+  table: tf.Tensor2D,
+  rows: Int32Array,
+  rowsT: tf.Tensor1D,
+  parts = 1,
+): tf.Tensor2D[] {
+  const [R, C] = table.shape;
+  if (!Number.isInteger(parts) || parts < 1 || C % parts !== 0)
+    throw new Error(`gatherRows: ${C} columns do not split into ${parts} parts`);
+  if (rowsT.dtype !== "int32" || rowsT.size !== rows.length)
+    throw new Error(`gatherRows: rowsT must be the ${rows.length} indices as int32`);
+  for (const r of rows) if (!(r >= 0 && r < R)) throw new Error(`gatherRows: row ${r} outside [0, ${R})`);
+  if (table.dtype !== "float32") throw new Error(`gatherRows: expected a float32 table, got ${table.dtype}`);
+  return tf.engine().runKernel(GATHER_ROWS, { table, rows: rowsT }, { parts }) as unknown as tf.Tensor2D[];
 }

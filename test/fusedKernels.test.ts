@@ -8,6 +8,7 @@ import { assembleKernels, kernelsModuleText, OUT_PATH } from "../scripts/build-k
 import { initBackend } from "../src/backend";
 import {
   fusedConcatColumns,
+  fusedGatherRows,
   fusedGelu,
   fusedKernelsFor,
   fusedLayerNorm,
@@ -182,6 +183,27 @@ describe("fused wasm kernels", () => {
     assert.throws(() => fusedConcatColumns([xs[0], randomMatrix(rng, 4, 2)]), /expected \[5, c\] tensors/);
     assert.throws(() => fusedConcatColumns([]), /no tensors/);
     tf.dispose([...xs, c, ref]);
+  });
+
+  test("gatherRows picks table rows, split into column parts, exactly; bad rows are refused", () => {
+    const table = randomMatrix(new Rng(13), 6, 12);
+    const tv = table.dataSync();
+    const rows = Int32Array.from([5, 0, 0, 3, 2]);
+    const rowsT = tf.tensor1d(rows, "int32");
+    const parts = fusedGatherRows(table, rows, rowsT, 3);
+    assert.equal(parts.length, 3);
+    parts.forEach((part, j) => {
+      assert.deepEqual(part.shape, [5, 4]);
+      const pv = part.dataSync();
+      rows.forEach((r, i) => {
+        for (let c = 0; c < 4; c++) assert.equal(pv[i * 4 + c], tv[r * 12 + j * 4 + c]);
+      });
+    });
+    const bad = Int32Array.from([6]);
+    const badT = tf.tensor1d(bad, "int32");
+    assert.throws(() => fusedGatherRows(table, bad, badT), /row 6 outside \[0, 6\)/);
+    assert.throws(() => fusedGatherRows(table, rows, rowsT, 5), /12 columns do not split into 5 parts/);
+    tf.dispose([table, rowsT, badT, ...parts]);
   });
 
   test("no tensor is left behind", () => {

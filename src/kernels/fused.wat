@@ -269,4 +269,24 @@
         (local.set $out (i32.add (local.get $out) (local.get $ob)))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
+
+  ;; out[i] = columns [offset, offset + w) of table row rows[i] (int32), for i < n; table [*, cols], out [n, w]:
+  ;; one part of a row gather (tfjs' wasm Gather is slow).
+  (func (export "gatherRows")
+    (param $table i32) (param $rows i32) (param $out i32) (param $n i32) (param $cols i32) (param $offset i32)
+    (param $w i32)
+    (local $wb i32) (local $rb i32)
+    (local.set $wb (i32.shl (local.get $w) (i32.const 2)))
+    (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $table (i32.add (local.get $table) (i32.shl (local.get $offset) (i32.const 2))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $n)))
+        (memory.copy (local.get $out)
+          (i32.add (local.get $table) (i32.mul (i32.load (local.get $rows)) (local.get $rb)))
+          (local.get $wb))
+        (local.set $rows (i32.add (local.get $rows) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (local.get $wb)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $row))))
 )
