@@ -14,12 +14,12 @@ export const MULTITASK_TASKS = ["add", "sub", "mul", "sq_sum"] as const;
 /** The sweep that makes the paper-preset records. */
 export const MULTITASK_SPEC = "experiments/multitask.json";
 /**
- * What one paper-preset run costs on one core (wasm), measured: seed 137 at c = 200 converged at 16,600 steps in
- * 31 min with another run on the second core; the 50,000-step cap would be ~1.5 h. c = 25 adds a gradient row
- * every 25 steps and a measurement every 200.
+ * What one paper-preset run costs on one core (wasm), measured with another run on the second core: seed 137 at
+ * c = 200 converged at 16,600 steps in 31 min; seed 2024 at c = 25 (a gradient row every 25 steps, a
+ * measurement every 200, convergence judged over 500 steps) at 13,150 steps in 27 min, on the faster engine.
  */
 export const MULTITASK_RUN_TIME =
-  "about 30 min each at c = 200 (seed 137 converged at 16,600 steps), longer at c = 25, at most 50,000 steps";
+  "about 30 min each (c = 200: 16,600 steps in 31 min; c = 25: 13,150 steps in 27 min), at most 50,000 steps";
 
 /** Checkpoint spacings c compared: the paper preset's 200 and the single-task 25; smaller runs elsewhere. */
 export function multitaskSpacings(preset: PresetName): number[] {
