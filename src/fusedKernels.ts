@@ -43,9 +43,17 @@ interface FusedExports {
   ): void;
 }
 
+/** The parts of the WebAssembly JS API used here, typed locally: the notebook kernel's TypeScript libs lack it. */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
 interface WasmBackend {
-  wasm: { asm: { memory: WebAssembly.Memory } };
+  /** Its WebAssembly.Memory. */
+  wasm: { asm: { memory: { buffer: ArrayBuffer } } };
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
 }
@@ -58,14 +66,14 @@ const SWAP_HALVES = "SedlabSwapHalves";
 const CONCAT_COLUMNS = "SedlabConcatColumns";
 const GATHER_ROWS = "SedlabGatherRows";
 
-let wasmModule: WebAssembly.Module | undefined;
+let wasmModule: object | undefined;
 const instances = new WeakMap<object, FusedExports>();
 
 function exportsFor(backend: WasmBackend): FusedExports {
   let e = instances.get(backend);
   if (!e) {
-    wasmModule ??= new WebAssembly.Module(Buffer.from(FUSED_WASM_BASE64, "base64"));
-    const inst = new WebAssembly.Instance(wasmModule, { env: { memory: backend.wasm.asm.memory } });
+    wasmModule ??= new WebAssemblyApi.Module(Buffer.from(FUSED_WASM_BASE64, "base64"));
+    const inst = new WebAssemblyApi.Instance(wasmModule, { env: { memory: backend.wasm.asm.memory } });
     e = inst.exports as unknown as FusedExports;
     instances.set(backend, e);
   }

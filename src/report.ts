@@ -5,9 +5,10 @@ import { byOp, meanSd, type PeakRow, peakRows } from "./analysis";
 import { interventionRows, speedupTable } from "./causal";
 import { makeConfig, type PresetName, type TrainConfig } from "./config";
 import { sedRunConfigs } from "./experiments";
+import { MULTITASK_SPEC, multitaskConfigs, multitaskPeakRows } from "./multitask";
 import { escapeHtml } from "./nbdisplay";
 import { operationConfig, WORKED_EXAMPLES } from "./newops";
-import { PAPER } from "./paper";
+import { PAPER, PAPER_MULTITASK } from "./paper";
 import { type RunRecord, runId } from "./records";
 
 /** A section's headline: our number, the paper's, and a note (e.g. how many runs it rests on). */
@@ -147,6 +148,31 @@ function interventionsHeadline(set: RecordSet, preset: PresetName): Headline {
   };
 }
 
+function multitaskHeadline(set: RecordSet, preset: PresetName): Headline {
+  const configs = multitaskConfigs(preset);
+  const records = pick(set, configs, `npx sedlab sweep ${MULTITASK_SPEC}`);
+  const rows = multitaskPeakRows(records);
+  const range = (xs: (number | null)[]) => {
+    const v = xs.filter((x): x is number => x !== null && Number.isFinite(x));
+    return v.length ? `${num(Math.min(...v))}–${num(Math.max(...v))}` : "—";
+  };
+  const spacings = [...new Set(rows.map((r) => r.spacing))].sort((a, b) => b - a);
+  const ours = spacings
+    .map((c) => {
+      const rs = rows.filter((r) => r.spacing === c);
+      return `c = ${c}: update-SED R̄ peak ${range(rs.map((r) => r.updatePeak))}×, aggregate gradient-SED ${range(rs.map((r) => r.aggregatePeak))}×, per-task ${range(rs.map((r) => r.perTaskPeak))}×`;
+    })
+    .join("; ");
+  const perTask = Object.entries(PAPER_MULTITASK.perTaskPeakRbar)
+    .map(([t, v]) => `${t} ${v}`)
+    .join(", ");
+  return {
+    ours,
+    paper: `update-SED ≤ ${PAPER_MULTITASK.updateRbarMax}×; per-task gradient-SED ${perTask}×; aggregate not reported`,
+    note: `ranges over tasks and seeds; ${coverage(records.length, configs.length)}`,
+  };
+}
+
 function newOperationsHeadline(set: RecordSet): Headline {
   const configs = WORKED_EXAMPLES.map((expr) => operationConfig(expr, { preset: "quick" }));
   const rows = peakRows(pick(set, configs, "npx sedlab sweep experiments/new-operations.json"));
@@ -178,7 +204,7 @@ export const SECTIONS: readonly ReportSection[] = [
     title: "Gradient-SED vs update-SED coupling",
     headline: gradientSedHeadline,
   },
-  { notebook: "03_multitask", title: "Multitask models" },
+  { notebook: "03_multitask", title: "Multitask models", headline: multitaskHeadline },
   { notebook: "04_interventions", title: "Interventions", headline: interventionsHeadline },
   { notebook: "05_new_operations", title: "New operations", headline: newOperationsHeadline },
 ];

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { makeConfig } from "../src/config";
 import type { CouplingRecord, SourceSummary } from "../src/diagnostics";
 import { sedRunConfigs, trainCommandFor } from "../src/experiments";
+import { multitaskConfigs } from "../src/multitask";
 import { type RunRecord, runId } from "../src/records";
 import { entryLine, headlineOf, indexEntries, indexHtml, SECTIONS } from "../src/report";
 
@@ -74,6 +75,37 @@ describe("report index", () => {
     assert.ok(p.kind === "ok" && /5 of 12 runs/.test(p.headline.ours));
   });
 
+  test("multitask headline: per spacing, the ranges of the three SED sources beside the paper", () => {
+    const tasks = ["add", "sub", "mul", "sq_sum"];
+    const set = new Map(
+      multitaskConfigs("paper").map((config, i) => {
+        const per = (base: number) => Object.fromEntries(tasks.map((t, j) => [t, summary(base + j + i)]));
+        const r = record(config, 7000);
+        r.coupling = {
+          tasks,
+          update: per(0.5),
+          aggregate: per(18),
+          perTask: per(20),
+        } as unknown as RunRecord["coupling"];
+        return [r.id, r];
+      }),
+    );
+    const h = headlineOf(section("03_multitask"), set, "paper");
+    assert.equal(h.kind, "ok");
+    if (h.kind !== "ok") return;
+    // 6 runs: c = 200 (i = 0..2) and c = 25 (i = 3..5); values base + task index + run index.
+    assert.match(
+      h.headline.ours,
+      /^c = 200: update-SED R̄ peak 0\.5–5\.5×, aggregate gradient-SED 18\.0–23\.0×/,
+    );
+    assert.match(h.headline.ours, /; c = 25: update-SED R̄ peak 3\.5–8\.5×, .* per-task 23\.0–28\.0×$/);
+    assert.match(
+      h.headline.paper,
+      /update-SED ≤ 1×; per-task gradient-SED add 31\.5, sub 44\.9, mul 23\.8, sq_sum 21\.8×/,
+    );
+    assert.match(h.headline.note ?? "", /6 runs/);
+  });
+
   test("missing records, notebooks and reports show as not available", () => {
     const entries = indexEntries({
       notebooks: ["00_quickstart", "01_update_sed", "07_extra"],
@@ -90,7 +122,7 @@ describe("report index", () => {
     }
     assert.equal(by.get("01_update_sed")?.report, "failed");
     assert.equal(by.get("03_multitask")?.hasNotebook, false);
-    assert.equal(by.get("03_multitask")?.headline.kind, "none");
+    assert.equal(by.get("03_multitask")?.headline.kind, "missing");
     // A notebook without a section entry is still listed, after the sections.
     assert.equal(entries.at(-1)?.notebook, "07_extra");
     assert.match(
