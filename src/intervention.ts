@@ -87,6 +87,7 @@ export function projectOnGaussian(
   if (z.length !== k * P)
     throw new RangeError(`projectOnGaussian: z has ${z.length} entries, expected ${k}×${P}`);
   const Z = Array.from({ length: k }, (_, j) => z.subarray(j * P, (j + 1) * P));
+  if (k === 3) return projectOnGaussian3(Z, g, mode);
   const c = dots(Z, g);
   const M = new Float64Array(k * k);
   for (let j = 0; j < k; j++) {
@@ -104,6 +105,48 @@ export function projectOnGaussian(
   let kept2 = 0;
   for (let j = 0; j < k; j++) kept2 += a[j] * c[j]; // ‖Za‖² = aᵀZᵀZa = aᵀc
   return gNorm2 > 0 ? Math.sqrt(Math.max(kept2, 0) / gNorm2) : 0;
+}
+
+/**
+ * projectOnGaussian for k = 3 (the paper's rank, run every step): Zᵀg, ZᵀZ and ‖g‖² in one pass over the frame
+ * (the general path makes ten), and the projection written straight into g.
+ */
+function projectOnGaussian3(Z: Float32Array[], g: Float32Array, mode: "keep" | "remove"): number {
+  const [z0, z1, z2] = Z;
+  const P = g.length;
+  let c0 = 0;
+  let c1 = 0;
+  let c2 = 0;
+  let m00 = 0;
+  let m01 = 0;
+  let m02 = 0;
+  let m11 = 0;
+  let m12 = 0;
+  let m22 = 0;
+  let gg = 0;
+  for (let i = 0; i < P; i++) {
+    const a = z0[i];
+    const b = z1[i];
+    const d = z2[i];
+    const x = g[i];
+    c0 += a * x;
+    c1 += b * x;
+    c2 += d * x;
+    m00 += a * a;
+    m01 += a * b;
+    m02 += a * d;
+    m11 += b * b;
+    m12 += b * d;
+    m22 += d * d;
+    gg += x * x;
+  }
+  const M = Float64Array.of(m00, m01, m02, m01, m11, m12, m02, m12, m22);
+  const c = [c0, c1, c2];
+  const [a0, a1, a2] = solveSpd(M, c, 3);
+  if (mode === "keep") for (let i = 0; i < P; i++) g[i] = a0 * z0[i] + a1 * z1[i] + a2 * z2[i];
+  else for (let i = 0; i < P; i++) g[i] -= a0 * z0[i] + a1 * z1[i] + a2 * z2[i];
+  const kept2 = a0 * c0 + a1 * c1 + a2 * c2; // ‖Za‖² = aᵀZᵀZa = aᵀc
+  return gg > 0 ? Math.sqrt(Math.max(kept2, 0) / gg) : 0;
 }
 
 /** Solve M x = b for a symmetric positive definite k×k M by Cholesky (float64). */

@@ -103,21 +103,22 @@ describe("projections", () => {
     assert.throws(() => b.push(rows[0], { dots: [1], self: 1 }), /known dots/);
   });
 
-  it("projectOnGaussian is the projector onto the orthonormalised Gaussian frame", () => {
+  it("projectOnGaussian is the projector onto the orthonormalised Gaussian frame (k = 3's own path and others)", () => {
     const rng = new Rng(8);
-    const k = 3;
-    const z = rng.fillNormalPolar(new Float32Array(k * P));
-    const Q = orthonormalize(Array.from({ length: k }, (_, j) => z.subarray(j * P, (j + 1) * P)));
-    assert.equal(Q.length, k);
-    for (let i = 0; i < k; i++) {
-      for (let j = 0; j < k; j++) assert.ok(Math.abs(dot(Q[i], Q[j]) - (i === j ? 1 : 0)) < 1e-6);
-    }
     const [g] = randomRows(1, P, 9);
-    for (const mode of ["keep", "remove"] as const) {
-      const out = g.slice();
-      const kept = projectOnGaussian(z, k, out, mode);
-      assert.ok(maxRelErr(out, project(g, Q, mode)) < 1e-4, mode);
-      assert.ok(Math.abs(kept - norm(project(g, Q, "keep")) / norm(g)) < 1e-5);
+    for (const k of [2, 3, 4]) {
+      const z = rng.fillNormalPolar(new Float32Array(k * P));
+      const Q = orthonormalize(Array.from({ length: k }, (_, j) => z.subarray(j * P, (j + 1) * P)));
+      assert.equal(Q.length, k);
+      for (let i = 0; i < k; i++) {
+        for (let j = 0; j < k; j++) assert.ok(Math.abs(dot(Q[i], Q[j]) - (i === j ? 1 : 0)) < 1e-6);
+      }
+      for (const mode of ["keep", "remove"] as const) {
+        const out = g.slice();
+        const kept = projectOnGaussian(z, k, out, mode);
+        assert.ok(maxRelErr(out, project(g, Q, mode)) < 1e-4, `k ${k} ${mode}`);
+        assert.ok(Math.abs(kept - norm(project(g, Q, "keep")) / norm(g)) < 1e-5, `k ${k}`);
+      }
     }
   });
 
