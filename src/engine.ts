@@ -7,8 +7,8 @@
 // - Q, K, V share one matmul (weights concatenated, 1/√dh folded into the query weights);
 // - the last layer computes its query, attention output, MLP and LayerNorms for position 0 only;
 // - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
-// - on wasm, GELU, LayerNorm, [xᵀ; 1] and row swaps are fused SIMD kernels on the backend's heap
-//   (src/fusedKernels.ts) instead of several tfjs ops or a round trip through JavaScript;
+// - on wasm, GELU, LayerNorm, transposes, row swaps, row gathers and column concats are our own kernels on the
+//   backend's heap (src/fusedKernels.ts) instead of several tfjs ops or a round trip through JavaScript;
 // - backward to the input embedding only (centroids) skips every weight-gradient matmul.
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -36,8 +36,11 @@ export const levers = {
   lastLayerPos0: true,
   /** Layer 0's LN1 and Q/K/V projection come from a table over the 2p (token, position) rows. */
   firstLayerTable: true,
-  /** On wasm: GELU, LayerNorm (forward and backward), [xᵀ; 1] and row swaps as one SIMD pass each in place on
-   *  the backend's heap (src/fusedKernels.ts), instead of 5–10 tfjs ops or a round trip through JavaScript. */
+  /**
+   * On wasm: GELU, LayerNorm (forward and backward), transposes, row swaps, row gathers and column concats as
+   * one pass each in place on the backend's heap (src/fusedKernels.ts), instead of 5–10 tfjs ops or a round
+   * trip through JavaScript.
+   */
   fusedKernels: true,
 };
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -59,7 +62,7 @@ export interface EngineWeights {
     bv: tf.Tensor1D;
     wo: tf.Tensor2D;
     bo: tf.Tensor1D;
-    /** Transposes for the backward pass, built in JavaScript (wasm's Transpose is ~4× slower). */
+    /** Transposes for the backward pass: the fused kernel on wasm, else built in JavaScript (`tT` in engineWeights). */
     wqkvT: tf.Tensor2D;
     woT: tf.Tensor2D;
     w1T: tf.Tensor2D;
@@ -155,14 +158,14 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
     for (let c = 0; c < d; c++) bqkv[c] = bq[c] * qs;
     bqkv.set(v(`${pre}attn.bk`), d);
     bqkv.set(v(`${pre}attn.bv`), 2 * d);
-    const wqkvT = tf.tensor2d(wqkv, [d, 3 * d]);
+    const wqkvTensor = tf.tensor2d(wqkv, [d, 3 * d]);
     const wo = t2(`${pre}attn.wo`, [d, d]);
     const w1 = t2(`${pre}mlp.w1`, [d, dff]);
     const w2 = t2(`${pre}mlp.w2`, [dff, d]);
     out.layers.push({
       ln1g: t1(`${pre}ln1.g`),
       ln1b: t1(`${pre}ln1.b`),
-      wqkv: wqkvT,
+      wqkv: wqkvTensor,
       bqkv: tf.tensor1d(bqkv),
       wq: tf.tensor2d(
         wq.map((x) => x * qs),
@@ -175,7 +178,7 @@ export function engineWeights(layout: Layout, theta: Float32Array): EngineWeight
       bv: tf.tensor1d(bqkv.subarray(2 * d)),
       wo,
       bo: t1(`${pre}attn.bo`),
-      wqkvT: tT(wqkvT, wqkv),
+      wqkvT: tT(wqkvTensor, wqkv),
       woT: tT(wo, v(`${pre}attn.wo`)),
       w1T: tT(w1, v(`${pre}mlp.w1`)),
       w2T: tT(w2, v(`${pre}mlp.w2`)),

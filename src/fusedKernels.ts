@@ -80,7 +80,9 @@ function exportsFor(backend: WasmBackend): FusedExports {
   return e;
 }
 
-const ptr = (backend: WasmBackend, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset;
+/** A tensor's byte offset in the heap; 0 (the kernels' "absent") for an output not asked for. */
+const ptr = (backend: WasmBackend, t: tf.TensorInfo | undefined): number =>
+  t ? backend.dataIdMap.get(t.dataId).memoryOffset : 0;
 
 function register(kernelName: string, kernelFunc: tf.KernelFunc): void {
   if (!tf.getKernel(kernelName, "wasm")) tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
@@ -91,7 +93,7 @@ register(GELU, ({ inputs, backend, attrs }) => {
   const { x } = inputs as { x: tf.TensorInfo };
   const y = be.makeOutput(x.shape, "float32");
   const dydx = attrs?.withGrad ? be.makeOutput(x.shape, "float32") : undefined;
-  exportsFor(be).gelu(ptr(be, x), ptr(be, y), dydx ? ptr(be, dydx) : 0, tf.util.sizeFromShape(x.shape));
+  exportsFor(be).gelu(ptr(be, x), ptr(be, y), ptr(be, dydx), tf.util.sizeFromShape(x.shape));
   return dydx ? [y, dydx] : [y];
 });
 
@@ -108,8 +110,8 @@ register(LAYER_NORM, ({ inputs, backend, attrs }) => {
     ptr(be, g),
     ptr(be, b),
     ptr(be, y),
-    xhat ? ptr(be, xhat) : 0,
-    rstd ? ptr(be, rstd) : 0,
+    ptr(be, xhat),
+    ptr(be, rstd),
     rows,
     d,
     attrs?.eps as number,
@@ -131,8 +133,8 @@ register(LAYER_NORM_GRAD, ({ inputs, backend, attrs }) => {
     ptr(be, xhat),
     ptr(be, rstd),
     ptr(be, dx),
-    dg ? ptr(be, dg) : 0,
-    db ? ptr(be, db) : 0,
+    ptr(be, dg),
+    ptr(be, db),
     rows,
     d,
   );
