@@ -1,7 +1,9 @@
-// Fused GELU and LayerNorm kernels for the wasm backend. tfjs composes each from 5–10 elementwise ops, one pass
-// over memory each (and its Erf and Exp are scalar); these do one SIMD pass. They are registered as tfjs kernels
-// on the wasm backend, so their outputs are ordinary tensors (tracked by tidy, disposed as usual), and they run
-// in place on that backend's heap: src/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
+// Our own kernels for the wasm backend: GELU (with its derivative) and LayerNorm (forward and backward), which
+// tfjs composes from 5–10 elementwise ops, one pass over memory each (its Erf and Exp are scalar), as one SIMD
+// pass each; and transposes, row swaps, row gathers and column concats, which otherwise cost a round trip
+// through JavaScript or tfjs' row-by-row copies. They are registered as tfjs kernels on the wasm backend, so
+// their outputs are ordinary tensors (tracked by tidy, disposed as usual), and they run in place on that
+// backend's heap: src/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
 import * as tf from "@tensorflow/tfjs";
 import { FUSED_WASM_BASE64 } from "./kernels/fusedWasm";
 
