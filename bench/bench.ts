@@ -3,10 +3,9 @@
 // ratios, not absolute times).
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend";
-import { disposeProbes, makeProbes } from "../src/centroids";
-import { makeConfig, SED_DEFAULTS } from "../src/config";
-import { coupling } from "../src/coupling";
+import { makeConfig, SED_DEFAULTS } from "../src/config/config";
+import { allPairs, makeTask, samplePairs } from "../src/data/tasks";
+import { projectOnGaussian, projectOnWindow } from "../src/intervention/intervention";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -16,14 +15,15 @@ import {
   engineLossAndGrad,
   engineWeights,
   levers,
-} from "../src/engine";
-import { projectOnGaussian, projectOnWindow } from "../src/intervention";
-import { batchTensors, disposeBatch, lossAndGrad } from "../src/model";
-import { adamwStep, newAdamWState } from "../src/optim";
-import { groupRange, initTheta, makeLayout } from "../src/params";
-import { Rng } from "../src/rng";
-import { RowWindow } from "../src/sed";
-import { allPairs, makeTask, samplePairs } from "../src/tasks";
+} from "../src/model/engine";
+import { batchTensors, disposeBatch, lossAndGrad } from "../src/model/model";
+import { groupRange, initTheta, makeLayout } from "../src/model/params";
+import { initBackend } from "../src/runs/backend";
+import { disposeProbes, makeProbes } from "../src/sed/centroids";
+import { coupling } from "../src/sed/coupling";
+import { RowWindow } from "../src/sed/rollingSvd";
+import { adamwStep, newAdamWState } from "../src/train/optim";
+import { Rng } from "../src/util/rng";
 
 /** FLOPs of one paper-preset step as naively written (forward + backward, all positions). */
 const NAIVE_STEP_GFLOP = 1.65;

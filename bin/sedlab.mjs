@@ -7,5 +7,5 @@ import { register } from "tsx/esm/api";
 
 process.env.SEDLAB_ROOT ??= join(dirname(fileURLToPath(import.meta.url)), "..");
 register();
-const { main } = await import("../src/cli.ts");
+const { main } = await import("../src/cli/cli.ts");
 process.exitCode = await main(process.argv.slice(2));

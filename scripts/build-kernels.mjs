@@ -1,4 +1,4 @@
-// Assembles src/kernels/fused.wat into src/kernels/fusedWasm.ts (base64), so the library needs no assembler at
+// Assembles src/model/kernels/fused.wat into src/model/kernels/fusedWasm.ts (base64), so the library needs no assembler at
 // run time. `npm run build:kernels`; test/fusedKernels.test.ts checks the committed bytes match the source.
 import fs from "node:fs";
 import path from "node:path";
@@ -6,8 +6,8 @@ import { fileURLToPath } from "node:url";
 import initWabt from "wabt";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const WAT_PATH = path.join(root, "src/kernels/fused.wat");
-export const OUT_PATH = path.join(root, "src/kernels/fusedWasm.ts");
+export const WAT_PATH = path.join(root, "src/model/kernels/fused.wat");
+export const OUT_PATH = path.join(root, "src/model/kernels/fusedWasm.ts");
 
 /** The wasm bytes of fused.wat. */
 export async function assembleKernels() {

@@ -59,12 +59,12 @@ async function main(): Promise<number> {
     rc = run.status ?? 1;
   }
 
-  const { runsDir } = await import("../src/paths");
-  const { gitCommit } = await import("../src/provenance");
-  const { loadRecords } = await import("../src/records");
-  const { entryLine, indexEntries, indexHtml } = await import("../src/report");
-  type ReportStatus = import("../src/report").ReportStatus;
-  type PresetName = import("../src/config").PresetName;
+  const { runsDir } = await import("../src/util/paths");
+  const { gitCommit } = await import("../src/util/provenance");
+  const { loadRecords } = await import("../src/records/records");
+  const { entryLine, indexEntries, indexHtml } = await import("../src/present/report");
+  type ReportStatus = import("../src/present/report").ReportStatus;
+  type PresetName = import("../src/config/config").PresetName;
 
   const nbDir = join(ROOT, "notebooks");
   const notebooks = existsSync(nbDir)

@@ -1,13 +1,13 @@
 // Analysis of SED records (pure functions over plain records) and the figures/tables built from them.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { claimCheck, couplingOf, meanSd, peakRows, windowAblation } from "../src/analysis";
-import { makeConfig } from "../src/config";
-import type { CouplingRecord, CurvePoint } from "../src/diagnostics";
-import { summarise } from "../src/diagnostics";
-import { spectrumHeatmap, updateVsGradient } from "../src/figures";
-import type { RunRecord } from "../src/records";
-import { couplingSummary } from "../src/tables";
+import { claimCheck, couplingOf, meanSd, peakRows, windowAblation } from "../src/analysis/sed";
+import { makeConfig } from "../src/config/config";
+import { spectrumHeatmap, updateVsGradient } from "../src/present/figures";
+import { couplingSummary } from "../src/present/tables";
+import type { RunRecord } from "../src/records/records";
+import type { CouplingRecord, CurvePoint } from "../src/sed/observer";
+import { summarise } from "../src/sed/observer";
 
 function point(step: number, R: number[]): CurvePoint {
   return {

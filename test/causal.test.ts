@@ -8,10 +8,10 @@ import {
   interventionVerdict,
   rankVerdict,
   speedupTable,
-} from "../src/causal";
-import { type InterventionConfig, makeConfig } from "../src/config";
-import type { InterventionResult } from "../src/intervention";
-import { type RunRecord, runId } from "../src/records";
+} from "../src/analysis/interventions";
+import { type InterventionConfig, makeConfig } from "../src/config/config";
+import type { InterventionResult } from "../src/intervention/intervention";
+import { type RunRecord, runId } from "../src/records/records";
 
 /** A minimal record of an intervention run with the given grok step. */
 function rec(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext, test } from "node:test";
-import { main, parseTrainArgs } from "../src/cli";
+import { main, parseTrainArgs } from "../src/cli/cli";
 import {
   type ConfigOverrides,
   makeConfig,
@@ -8,8 +8,8 @@ import {
   type PresetName,
   type SedConfig,
   type TrainConfig,
-} from "../src/config";
-import { TaskError } from "../src/tasks";
+} from "../src/config/config";
+import { TaskError } from "../src/data/tasks";
 
 describe("makeConfig presets", () => {
   it("paper preset equals the paper's settings", () => {

@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend";
-import { centroids, disposeProbes, makeProbes, perProbe } from "../src/centroids";
-import { makeConfig } from "../src/config";
-import { attnNorm, coupling, median, response } from "../src/coupling";
-import { batchTensors, disposeBatch, embed, forwardFromEmbed, paramTensors } from "../src/model";
-import { groupRange, initTheta, makeLayout } from "../src/params";
-import { Rng } from "../src/rng";
-import { makeTask, samplePairs } from "../src/tasks";
-import { TrainingInterrupted, train } from "../src/train";
+import { makeConfig } from "../src/config/config";
+import { makeTask, samplePairs } from "../src/data/tasks";
+import { batchTensors, disposeBatch, embed, forwardFromEmbed, paramTensors } from "../src/model/model";
+import { groupRange, initTheta, makeLayout } from "../src/model/params";
+import { initBackend } from "../src/runs/backend";
+import { centroids, disposeProbes, makeProbes, perProbe } from "../src/sed/centroids";
+import { attnNorm, coupling, median, response } from "../src/sed/coupling";
+import { TrainingInterrupted, train } from "../src/train/train";
+import { Rng } from "../src/util/rng";
 
 const SIZES = { p: 11, d: 16, nHeads: 4, dff: 24, layers: 2 };
 

@@ -3,7 +3,6 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -17,7 +16,7 @@ import {
   engineWeights,
   levers,
   newCache,
-} from "../src/engine";
+} from "../src/model/engine";
 import {
   batchTensors,
   disposeBatch,
@@ -26,9 +25,10 @@ import {
   forwardFromEmbed,
   lossAndGrad,
   paramTensors,
-} from "../src/model";
-import { initTheta, makeLayout } from "../src/params";
-import { Rng } from "../src/rng";
+} from "../src/model/model";
+import { initTheta, makeLayout } from "../src/model/params";
+import { initBackend } from "../src/runs/backend";
+import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
 
 const SIZES = [

@@ -5,7 +5,6 @@ import fs from "node:fs";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { assembleKernels, kernelsModuleText, OUT_PATH } from "../scripts/build-kernels.mjs";
-import { initBackend } from "../src/backend";
 import {
   fusedConcatColumns,
   fusedGatherRows,
@@ -15,8 +14,9 @@ import {
   fusedLayerNormGrad,
   fusedSwapHalves,
   fusedTranspose,
-} from "../src/fusedKernels";
-import { Rng } from "../src/rng";
+} from "../src/model/fusedKernels";
+import { initBackend } from "../src/runs/backend";
+import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
 
 /** erf in float64: Maclaurin series below 3, continued fraction for erfc above. */

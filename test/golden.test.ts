@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -14,7 +13,7 @@ import {
   engineForward,
   engineLossAndGrad,
   engineWeights,
-} from "../src/engine";
+} from "../src/model/engine";
 import {
   batchTensors,
   crossEntropy,
@@ -24,9 +23,10 @@ import {
   forwardFromEmbed,
   lossAndGrad,
   paramTensors,
-} from "../src/model";
-import { adamwStep, newAdamWState } from "../src/optim";
-import { type Layout, makeLayout } from "../src/params";
+} from "../src/model/model";
+import { type Layout, makeLayout } from "../src/model/params";
+import { initBackend } from "../src/runs/backend";
+import { adamwStep, newAdamWState } from "../src/train/optim";
 import { maxRelErr } from "./helpers";
 
 type Nested = number | Nested[];

@@ -3,22 +3,22 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { initBackend } from "../src/backend";
-import { type ConfigOverrides, makeConfig } from "../src/config";
+import { type ConfigOverrides, makeConfig } from "../src/config/config";
+import { makeDataset, makeTask } from "../src/data/tasks";
 import {
   type InterventionResult,
   interventionObserver,
   projectOnGaussian,
   projectOnWindow,
-} from "../src/intervention";
-import { combine, dot, dots, norm, orthonormalize, project } from "../src/linalg";
-import type { GradHookContext, UpdateHookContext } from "../src/optim";
-import { groupRange, makeLayout } from "../src/params";
-import { type RunRecord, runId } from "../src/records";
-import { Rng } from "../src/rng";
-import { RowWindow } from "../src/sed";
-import { makeDataset, makeTask } from "../src/tasks";
-import { type TrainObserver, train } from "../src/train";
+} from "../src/intervention/intervention";
+import { groupRange, makeLayout } from "../src/model/params";
+import { type RunRecord, runId } from "../src/records/records";
+import { initBackend } from "../src/runs/backend";
+import { RowWindow } from "../src/sed/rollingSvd";
+import type { GradHookContext, UpdateHookContext } from "../src/train/optim";
+import { type TrainObserver, train } from "../src/train/train";
+import { combine, dot, dots, norm, orthonormalize, project } from "../src/util/linalg";
+import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-ivn-"));

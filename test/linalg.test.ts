@@ -12,8 +12,8 @@ import {
   randomFrame,
   scale,
   symmetricEigen,
-} from "../src/linalg";
-import { Rng } from "../src/rng";
+} from "../src/util/linalg";
+import { Rng } from "../src/util/rng";
 
 function randomSymmetric(n: number, rng: Rng): Float64Array {
   const a = new Float64Array(n * n);

@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend";
 import {
   batchTensors,
   crossEntropy,
@@ -14,9 +13,10 @@ import {
   matMul,
   type Params,
   paramTensors,
-} from "../src/model";
-import { initTheta, type Layout, makeLayout } from "../src/params";
-import { Rng } from "../src/rng";
+} from "../src/model/model";
+import { initTheta, type Layout, makeLayout } from "../src/model/params";
+import { initBackend } from "../src/runs/backend";
+import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
 
 /** The textbook layout: x is [B, 2, d], fused heads via reshape/transpose, softmax attention, all positions. */

@@ -4,9 +4,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend";
-import { centroids, centroidsHeads, disposeProbes, makeProbes } from "../src/centroids";
-import { coupling, couplingHeads } from "../src/coupling";
+import { labelsOf, makeTask } from "../src/data/tasks";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -15,11 +13,13 @@ import {
   engineLogitsHeads,
   engineLossAndGrad,
   engineWeights,
-} from "../src/engine";
-import { batchTensors, disposeBatch, forwardHeads, lossAndGrad, paramTensors } from "../src/model";
-import { groupRange, initTheta, type Layout, makeLayout, paramView } from "../src/params";
-import { Rng } from "../src/rng";
-import { labelsOf, makeTask } from "../src/tasks";
+} from "../src/model/engine";
+import { batchTensors, disposeBatch, forwardHeads, lossAndGrad, paramTensors } from "../src/model/model";
+import { groupRange, initTheta, type Layout, makeLayout, paramView } from "../src/model/params";
+import { initBackend } from "../src/runs/backend";
+import { centroids, centroidsHeads, disposeProbes, makeProbes } from "../src/sed/centroids";
+import { coupling, couplingHeads } from "../src/sed/coupling";
+import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
 
 const TASKS = ["add", "sub", "mul", "sq_sum"];

@@ -6,8 +6,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { initBackend } from "../src/backend";
-import { type ConfigOverrides, makeConfig, overridesOf } from "../src/config";
 import {
   MULTITASK_TASKS,
   multitaskClaimCheck,
@@ -16,17 +14,19 @@ import {
   multitaskPeakRows,
   multitaskRuns,
   multitaskSummary,
-} from "../src/multitask";
+} from "../src/analysis/multitask";
+import { type ConfigOverrides, makeConfig, overridesOf } from "../src/config/config";
+import { makeDataset, makeMultitaskDataset, makeTask } from "../src/data/tasks";
 import {
   cancellationFigure,
   multitaskAccuracy,
   multitaskCouplingOverTime,
   subspaceAngles,
-} from "../src/multitaskFigures";
-import { type RunRecord, runId, validateRecord } from "../src/records";
-import { expandRuns, loadSpec, SpecError, validateSpec } from "../src/sweep";
-import { makeDataset, makeMultitaskDataset, makeTask } from "../src/tasks";
-import { TrainingInterrupted, type TrainOptions, train } from "../src/train";
+} from "../src/present/multitaskFigures";
+import { type RunRecord, runId, validateRecord } from "../src/records/records";
+import { initBackend } from "../src/runs/backend";
+import { expandRuns, loadSpec, SpecError, validateSpec } from "../src/runs/sweep";
+import { TrainingInterrupted, type TrainOptions, train } from "../src/train/train";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-multitask-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));

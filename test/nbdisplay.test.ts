@@ -12,7 +12,7 @@ import {
   scriptJson,
   tableHtml,
   tableText,
-} from "../src/nbdisplay";
+} from "../src/present/nbdisplay";
 
 /** The text between `<script ...>` and `</script>` of each script element in `html`. */
 function scriptBodies(html: string): string[] {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { expressionError, newOpPreset, operationConfig, operationSample } from "../src/newops";
-import { TaskError } from "../src/tasks";
+import { TaskError } from "../src/data/tasks";
+import { expressionError, newOpPreset, operationConfig, operationSample } from "../src/runs/newops";
 
 describe("new operations", () => {
   it("samples the operation exactly mod p", () => {

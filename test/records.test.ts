@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { makeConfig } from "../src/config";
+import { makeConfig } from "../src/config/config";
 import {
   findRecord,
   loadRecord,
@@ -16,7 +16,7 @@ import {
   runId,
   saveRecord,
   validateRecord,
-} from "../src/records";
+} from "../src/records/records";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-records-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));

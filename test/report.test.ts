@@ -1,12 +1,12 @@
 // The reports index (src/report.ts): headlines from records, missing records and notebooks, the HTML.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { makeConfig } from "../src/config";
-import type { CouplingRecord, SourceSummary } from "../src/diagnostics";
-import { sedRunConfigs, trainCommandFor } from "../src/experiments";
-import { multitaskConfigs } from "../src/multitask";
-import { type RunRecord, runId } from "../src/records";
-import { entryLine, headlineOf, indexEntries, indexHtml, SECTIONS } from "../src/report";
+import { multitaskConfigs } from "../src/analysis/multitask";
+import { makeConfig } from "../src/config/config";
+import { entryLine, headlineOf, indexEntries, indexHtml, SECTIONS } from "../src/present/report";
+import { type RunRecord, runId } from "../src/records/records";
+import { sedRunConfigs, trainCommandFor } from "../src/runs/experiments";
+import type { CouplingRecord, SourceSummary } from "../src/sed/observer";
 
 function summary(peakRbar: number): SourceSummary {
   return { peakRbar, finalRbar: peakRbar / 2, peakR1: peakRbar, curve: [] } as unknown as SourceSummary;
@@ -183,7 +183,7 @@ describe("cache-only runOrLoad", () => {
   });
 
   test("SEDLAB_CACHE_ONLY=1: a missing record is an error naming the run and the command", async () => {
-    const { runOrLoad } = await import("../src/experiments");
+    const { runOrLoad } = await import("../src/runs/experiments");
     const prev = { only: process.env.SEDLAB_CACHE_ONLY, data: process.env.SEDLAB_DATA };
     process.env.SEDLAB_CACHE_ONLY = "1";
     process.env.SEDLAB_DATA = "/nonexistent-sedlab-data";

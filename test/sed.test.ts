@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { axpy, dot, gram, norm, principalAngles, randomFrame, symmetricEigen } from "../src/linalg";
-import { Rng } from "../src/rng";
-import { RowWindow, rollingSvd, spectralGap } from "../src/sed";
+import { RowWindow, rollingSvd, spectralGap } from "../src/sed/rollingSvd";
+import { axpy, dot, gram, norm, principalAngles, randomFrame, symmetricEigen } from "../src/util/linalg";
+import { Rng } from "../src/util/rng";
 
 function randomRows(w: number, P: number, rng: Rng): Float32Array[] {
   return Array.from({ length: w }, () => rng.fillNormal(new Float32Array(P)));

@@ -10,8 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { saveCheckpoint } from "../src/checkpoint";
-import { loadRecord, type RunRecord, recordPath, saveRecord } from "../src/records";
+import { loadRecord, type RunRecord, recordPath, saveRecord } from "../src/records/records";
+import { saveCheckpoint } from "../src/runs/checkpointFile";
 import {
   type CollectReport,
   collect,
@@ -19,8 +19,8 @@ import {
   type SbatchOptions,
   sbatchScript,
   slurmCommand,
-} from "../src/slurm";
-import { expandRuns, SpecError, type SweepRun, validateSpec } from "../src/sweep";
+} from "../src/runs/slurm";
+import { expandRuns, SpecError, type SweepRun, validateSpec } from "../src/runs/sweep";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");

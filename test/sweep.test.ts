@@ -5,9 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { checkpointPath } from "../src/checkpoint";
-import { makeConfig } from "../src/config";
-import { loadRecord, runId } from "../src/records";
+import { makeConfig } from "../src/config/config";
+import { loadRecord, runId } from "../src/records/records";
+import { checkpointPath } from "../src/runs/checkpointFile";
 import {
   expandRuns,
   expandSpec,
@@ -18,8 +18,8 @@ import {
   type SweepSpec,
   shard,
   validateSpec,
-} from "../src/sweep";
-import { train } from "../src/train";
+} from "../src/runs/sweep";
+import { train } from "../src/train/train";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { Rng } from "../src/rng";
-import { allPairs, BUILTIN_OPS, isPrime, makeDataset, makeTask, samplePairs, TaskError } from "../src/tasks";
+import {
+  allPairs,
+  BUILTIN_OPS,
+  isPrime,
+  makeDataset,
+  makeTask,
+  samplePairs,
+  TaskError,
+} from "../src/data/tasks";
+import { Rng } from "../src/util/rng";
 
 /** Runs fn with console.warn captured; returns the warnings. */
 function captureWarnings(fn: () => void): string[] {

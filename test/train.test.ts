@@ -6,10 +6,10 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
-import { currentBackend, initBackend } from "../src/backend";
-import { checkpointPath, loadCheckpoint } from "../src/checkpoint";
-import { type ConfigOverrides, makeConfig, type TrainConfig } from "../src/config";
-import { loadRecord, type RunRecord, recordPath, runId, validateRecord } from "../src/records";
+import { type ConfigOverrides, makeConfig, type TrainConfig } from "../src/config/config";
+import { loadRecord, type RunRecord, recordPath, runId, validateRecord } from "../src/records/records";
+import { currentBackend, initBackend } from "../src/runs/backend";
+import { checkpointPath, loadCheckpoint } from "../src/runs/checkpointFile";
 import {
   grokStepOf,
   TrainingError,
@@ -17,7 +17,7 @@ import {
   type TrainObserver,
   type TrainOptions,
   train,
-} from "../src/train";
+} from "../src/train/train";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-train-"));

@@ -1,5 +1,5 @@
 // Progress display for long work: a one-line bar in a terminal, a line every few seconds in logs.
-import type { Progress } from "./train";
+import type { Progress } from "../train/train";
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";

@@ -1,10 +1,10 @@
 // Plotly figures of multitask runs (plain records in, figure specs out; plotting never trains): per-task
 // accuracy, R̄ of the three SED sources over training, subspace angles and gradient cancellation.
 
-import { angleSeries, cancellationSeries, multitaskCouplingOf } from "./multitask";
-import { MULTITASK_SOURCES, type MultitaskSource } from "./multitaskSed";
+import { angleSeries, cancellationSeries, multitaskCouplingOf } from "../analysis/multitask";
+import type { RunRecord } from "../records/records";
+import { MULTITASK_SOURCES, type MultitaskSource } from "../sed/multitaskObserver";
 import type { Data, Figure, Layout } from "./nbdisplay";
-import type { RunRecord } from "./records";
 
 const SOURCE_STYLE: Record<MultitaskSource, { color: string; label: string }> = {
   perTask: { color: "#d62728", label: "per-task gradient-SED" },

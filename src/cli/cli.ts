@@ -1,7 +1,5 @@
 // `sedlab` command line: thin wrappers over the library.
 import { parseArgs } from "node:util";
-import { initBackend } from "./backend";
-import { checkpointPath, removeCheckpoint } from "./checkpoint";
 import {
   type ConfigOverrides,
   INTERVENTION_MODES,
@@ -10,14 +8,16 @@ import {
   PRESETS,
   type PresetName,
   type TrainConfig,
-} from "./config";
-import { checkpointsDir } from "./paths";
-import { formatDuration, terminalProgress } from "./progress";
-import { findRecord, recordPath, runId } from "./records";
-import { collectCommand, slurmCommand } from "./slurm";
-import { sweepCommand, sweepWorker } from "./sweep";
-import { TaskError } from "./tasks";
-import { TrainingError, TrainingInterrupted, train } from "./train";
+} from "../config/config";
+import { TaskError } from "../data/tasks";
+import { findRecord, recordPath, runId } from "../records/records";
+import { initBackend } from "../runs/backend";
+import { checkpointPath, removeCheckpoint } from "../runs/checkpointFile";
+import { collectCommand, slurmCommand } from "../runs/slurm";
+import { sweepCommand, sweepWorker } from "../runs/sweep";
+import { TrainingError, TrainingInterrupted, train } from "../train/train";
+import { checkpointsDir } from "../util/paths";
+import { formatDuration, terminalProgress } from "../util/progress";
 
 const HELP = `sedlab — spectral edge dynamics and linear-centroid coupling in grokking transformers
 

@@ -2,13 +2,13 @@
 // replace the attention group's clipped gradient g (or, with projection "update", its AdamW displacement) by
 // its projection onto — or away from — a rank-k subspace: the SED subspace of the last W applied rows, or a
 // fresh random one. Everything else trains as usual.
-import type { InterventionConfig } from "./config";
-import { combine, dot, dots, principalAngles, symmetricEigen } from "./linalg";
-import type { GradHookContext, UpdateHookContext } from "./optim";
-import { groupRange, type Range } from "./params";
-import { Rng, type RngState } from "./rng";
-import { RANK_RTOL, RowWindow, type RowWindowState } from "./sed";
-import type { TrainObserver } from "./train";
+import type { InterventionConfig } from "../config/config";
+import { groupRange, type Range } from "../model/params";
+import { RANK_RTOL, RowWindow, type RowWindowState } from "../sed/rollingSvd";
+import type { GradHookContext, UpdateHookContext } from "../train/optim";
+import type { TrainObserver } from "../train/train";
+import { combine, dot, dots, principalAngles, symmetricEigen } from "../util/linalg";
+import { Rng, type RngState } from "../util/rng";
 
 /** A rank-k projection done implicitly through the window's rows (see projectOnWindow). */
 export interface WindowProjection {

@@ -1,7 +1,7 @@
 // Modular-arithmetic tasks `a ∘ b mod p` and their train/test splits.
 
 import { type MathNode, parse } from "mathjs";
-import { Rng } from "./rng";
+import { Rng } from "../util/rng";
 
 export type BuiltinOp = "add" | "sub" | "mul" | "sq_sum";
 export const BUILTIN_OPS: readonly BuiltinOp[] = ["add", "sub", "mul", "sq_sum"];

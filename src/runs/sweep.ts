@@ -7,8 +7,6 @@ import { availableParallelism } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { initBackend } from "./backend";
-import { checkpointPath, loadCheckpoint, removeCheckpoint } from "./checkpoint";
 import {
   type ConfigOverrides,
   INTERVENTION_DEFAULTS,
@@ -17,12 +15,14 @@ import {
   type PresetName,
   SED_DEFAULTS,
   type TrainConfig,
-} from "./config";
-import { NODE_FLAGS } from "./nodeFlags";
-import { checkpointsDir, repoRoot, runsDir } from "./paths";
-import { formatDuration } from "./progress";
-import { findRecord, runId } from "./records";
-import { type Progress, TrainingInterrupted, train } from "./train";
+} from "../config/config";
+import { findRecord, runId } from "../records/records";
+import { type Progress, TrainingInterrupted, train } from "../train/train";
+import { NODE_FLAGS } from "../util/nodeFlags";
+import { checkpointsDir, repoRoot, runsDir } from "../util/paths";
+import { formatDuration } from "../util/progress";
+import { initBackend } from "./backend";
+import { checkpointPath, loadCheckpoint, removeCheckpoint } from "./checkpointFile";
 
 /** Config overrides a spec may set: any config field but the grid's axes (preset, op, expr, seed). */
 export type SpecOverrides = Omit<ConfigOverrides, "preset" | "op" | "expr" | "seed">;

@@ -1,9 +1,8 @@
 // The training loop, top to bottom: config → data → steps (observers watch) → evals → run record.
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "./backend";
-import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "./checkpoint";
-import { canonicalJson, type TrainConfig, validateConfig } from "./config";
-import { sedObserver } from "./diagnostics";
+import { canonicalJson, type TrainConfig, validateConfig } from "../config/config";
+import { type Dataset, makeDataset, makeMultitaskDataset } from "../data/tasks";
+import { interventionObserver } from "../intervention/intervention";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -13,13 +12,8 @@ import {
   engineLogitsHeads,
   engineLossAndGrad,
   engineWeights,
-} from "./engine";
-import { interventionObserver } from "./intervention";
-import { multitaskSedObserver } from "./multitaskSed";
-import { adamwStep, newAdamWState, type StepHooks } from "./optim";
-import { initTheta, type Layout, makeLayout } from "./params";
-import { checkpointsDir, packageVersion } from "./paths";
-import { gitCommit } from "./provenance";
+} from "../model/engine";
+import { initTheta, type Layout, makeLayout } from "../model/params";
 import {
   type MetricPoint,
   RECORD_SCHEMA,
@@ -27,9 +21,15 @@ import {
   type RunRecord,
   runId,
   saveRecord,
-} from "./records";
-import { Rng, type RngState } from "./rng";
-import { type Dataset, makeDataset, makeMultitaskDataset } from "./tasks";
+} from "../records/records";
+import { initBackend } from "../runs/backend";
+import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../runs/checkpointFile";
+import { multitaskSedObserver } from "../sed/multitaskObserver";
+import { sedObserver } from "../sed/observer";
+import { checkpointsDir, packageVersion } from "../util/paths";
+import { gitCommit } from "../util/provenance";
+import { Rng, type RngState } from "../util/rng";
+import { adamwStep, newAdamWState, type StepHooks } from "./optim";
 
 export interface StepContext {
   step: number;

@@ -1,6 +1,6 @@
 // Spectral edge dynamics: SVD of a rolling window of W flattened per-step update rows (each of length P),
 // computed through the W×W Gram matrix because P (≈ 131k) ≫ W (≤ 40).
-import { axpy, dot, gram, gramUpdate, norm, scale, symmetricEigen, type Vec } from "./linalg";
+import { axpy, dot, gram, gramUpdate, norm, scale, symmetricEigen, type Vec } from "../util/linalg";
 
 export interface RollingSvd {
   /** All W singular values, descending; those not resolvable through the Gram matrix are exactly 0. */

@@ -8,17 +8,18 @@
 // measures R_k for each task with that task's centroids (its head's correct-class logit): update-SED and
 // aggregate gradient-SED against every task, per-task gradient-SED against its own task; plus the principal
 // angles between each task's subspace and the aggregate and update ones. Same definitions as sedObserver.
+
+import type { SedConfig } from "../config/config";
+import { labelsOf, samplePairs } from "../data/tasks";
+import { disposeEngineBatch, type EngineBatch, engineBatch, engineLossAndGrad } from "../model/engine";
+import { groupRange, type Layout } from "../model/params";
+import type { TrainObserver } from "../train/train";
+import { norm, principalAngles } from "../util/linalg";
+import { Rng, type RngState } from "../util/rng";
 import { type CentroidKind, disposeProbes, makeProbes, type Probes } from "./centroids";
-import type { SedConfig } from "./config";
 import { couplingHeads } from "./coupling";
-import { type CurvePoint, type SourceSummary, summarise, unitGaussians } from "./diagnostics";
-import { disposeEngineBatch, type EngineBatch, engineBatch, engineLossAndGrad } from "./engine";
-import { norm, principalAngles } from "./linalg";
-import { groupRange, type Layout } from "./params";
-import { Rng, type RngState } from "./rng";
-import { type RollingSvd, RowWindow, spectralGap } from "./sed";
-import { labelsOf, samplePairs } from "./tasks";
-import type { TrainObserver } from "./train";
+import { type CurvePoint, type SourceSummary, summarise, unitGaussians } from "./observer";
+import { type RollingSvd, RowWindow, spectralGap } from "./rollingSvd";
 
 export const MULTITASK_SOURCES = ["update", "aggregate", "perTask"] as const;
 export type MultitaskSource = (typeof MULTITASK_SOURCES)[number];

@@ -2,9 +2,15 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic";
-import { canonicalJson, INTERVENTION_DEFAULTS, makeConfig, overridesOf, type TrainConfig } from "./config";
-import { runsDir } from "./paths";
+import {
+  canonicalJson,
+  INTERVENTION_DEFAULTS,
+  makeConfig,
+  overridesOf,
+  type TrainConfig,
+} from "../config/config";
+import { writeFileAtomic } from "../util/atomic";
+import { runsDir } from "../util/paths";
 
 export const RECORD_SCHEMA = "sedlab.run";
 /** Bump when a change makes old records unreadable; loading then says so instead of misreading them. */

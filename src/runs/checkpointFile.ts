@@ -2,7 +2,7 @@
 // atomically so a run killed at any moment resumes from its last complete checkpoint.
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic";
+import { writeFileAtomic } from "../util/atomic";
 
 const MAGIC = "SEDLABCK";
 const VERSION = 1;

@@ -8,9 +8,9 @@ import {
   type PresetName,
   type SedConfig,
   type TrainConfig,
-} from "./config";
-import { findRecord, type RunRecord, recordPath, runId } from "./records";
-import { type Progress, type TrainOptions, train } from "./train";
+} from "../config/config";
+import { findRecord, type RunRecord, recordPath, runId } from "../records/records";
+import { type Progress, type TrainOptions, train } from "../train/train";
 
 /** The preset notebooks run at: `SEDLAB_PRESET` (the test suite sets "test"), else `fallback`. */
 export function notebookPreset(fallback: PresetName = "quick"): PresetName {

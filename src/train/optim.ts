@@ -1,7 +1,7 @@
 // AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias-corrected moments), with global gradient-norm
 // clipping as torch.nn.utils.clip_grad_norm_. It runs over the flat parameter vector in plain JavaScript: a
 // handful of flops per parameter, ~1 ms for the paper's model, and it makes moments trivial to checkpoint.
-import { groupRange, type Layout, type Range } from "./params";
+import { groupRange, type Layout, type Range } from "../model/params";
 
 export interface AdamWConfig {
   lr: number;

@@ -1,14 +1,15 @@
 // Multitask experiments (paper claim C3: aggregation across tasks hides the coupling): the runs, cached or
 // trained, and pure analysis of their records — peaks per task × seed, summaries beside the paper's numbers,
 // the cancellation and subspace-angle series, and a plain-words verdict on aggregation as the obstruction.
-import { formatMeanSd, meanSd } from "./analysis";
-import { makeConfig, type PresetName, type TrainConfig } from "./config";
-import type { SourceSummary } from "./diagnostics";
-import { PAPER_SEEDS, recordsFor } from "./experiments";
-import type { MultitaskCouplingRecord, MultitaskSource } from "./multitaskSed";
+
+import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
+import type { RunRecord } from "../records/records";
+import { PAPER_SEEDS, recordsFor } from "../runs/experiments";
+import type { MultitaskCouplingRecord, MultitaskSource } from "../sed/multitaskObserver";
+import type { SourceSummary } from "../sed/observer";
+import type { Progress } from "../train/train";
 import { PAPER_MULTITASK } from "./paper";
-import type { RunRecord } from "./records";
-import type { Progress } from "./train";
+import { formatMeanSd, meanSd } from "./sed";
 
 export const MULTITASK_TASKS = ["add", "sub", "mul", "sq_sum"] as const;
 /** The sweep that makes the paper-preset records. */

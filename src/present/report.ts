@@ -1,15 +1,16 @@
 // The reports index (reports/index.html): one entry per notebook section, each with its headline number beside the
 // paper's, computed from run records. Pure: records and file listings in, text and HTML out (scripts/report.ts does
 // the I/O). Analysis comes from analysis.ts and the paper's numbers from paper.ts; nothing is recomputed here.
-import { byOp, meanSd, type PeakRow, peakRows } from "./analysis";
-import { interventionRows, speedupTable } from "./causal";
-import { makeConfig, type PresetName, type TrainConfig } from "./config";
-import { sedRunConfigs } from "./experiments";
-import { MULTITASK_SPEC, multitaskConfigs, multitaskPeakRows } from "./multitask";
+
+import { interventionRows, speedupTable } from "../analysis/interventions";
+import { MULTITASK_SPEC, multitaskConfigs, multitaskPeakRows } from "../analysis/multitask";
+import { PAPER, PAPER_MULTITASK } from "../analysis/paper";
+import { byOp, meanSd, type PeakRow, peakRows } from "../analysis/sed";
+import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
+import { type RunRecord, runId } from "../records/records";
+import { sedRunConfigs } from "../runs/experiments";
+import { operationConfig, WORKED_EXAMPLES } from "../runs/newops";
 import { escapeHtml } from "./nbdisplay";
-import { operationConfig, WORKED_EXAMPLES } from "./newops";
-import { PAPER, PAPER_MULTITASK } from "./paper";
-import { type RunRecord, runId } from "./records";
 
 /** A section's headline: our number, the paper's, and a note (e.g. how many runs it rests on). */
 export interface Headline {

@@ -4,9 +4,9 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { checkpointPath, loadCheckpoint } from "./checkpoint";
-import { checkpointsDir, repoRoot, runsDir } from "./paths";
-import { loadRecord, RecordError, recordPath } from "./records";
+import { loadRecord, RecordError, recordPath } from "../records/records";
+import { checkpointsDir, repoRoot, runsDir } from "../util/paths";
+import { checkpointPath, loadCheckpoint } from "./checkpointFile";
 import { expandRuns, loadSpec, SpecError, type SweepSpec } from "./sweep";
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Parameter layout: every parameter lives in one flat Float32Array (theta) at a fixed offset, so the optimizer,
 // checkpoints and the diagnostics work on plain typed arrays. The attention weight matrices of all layers come
 // first and are contiguous: the `attn` group (the space SED lives in) is then a zero-copy `subarray`.
-import type { Rng } from "./rng";
+import type { Rng } from "../util/rng";
 
 export interface ModelSizes {
   /** Vocabulary size = modulus p. */

@@ -4,8 +4,9 @@
 //   R_k   = A(v_k) / median_j A(r_j),   R̄ = mean of R_1..R_K
 // In a multitask model each task has its own centroids (its head's logits), so A, the baseline and R_k are
 // per task: `couplingHeads` evaluates each direction once for all the heads that ask for it.
+
+import { groupRange, type Layout } from "../model/params";
 import { type CentroidKind, centroidsHeads, type Probes } from "./centroids";
-import { groupRange, type Layout } from "./params";
 
 export interface ResponseOptions {
   kind: CentroidKind;

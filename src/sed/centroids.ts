@@ -4,6 +4,7 @@
 // - "full":  c(x) = J_f(x)ᵀ·1 = ∂(Σ_j z_j)/∂e(x), the LCH definition.
 // A multitask model has one centroid per task: the same derivative of that task's head's logits.
 import * as tf from "@tensorflow/tfjs";
+import type { Pairs } from "../data/tasks";
 import {
   disposeEngineBatch,
   disposeWeights,
@@ -11,9 +12,8 @@ import {
   engineBatch,
   engineInputGrads,
   engineWeights,
-} from "./engine";
-import type { Layout } from "./params";
-import type { Pairs } from "./tasks";
+} from "../model/engine";
+import type { Layout } from "../model/params";
 
 export type CentroidKind = "logit" | "full";
 export const CENTROID_KINDS: readonly CentroidKind[] = ["logit", "full"];

@@ -1,8 +1,8 @@
 // Tables built from run records: plain rows in, a danfojs DataFrame out (notebooks display it).
 import * as dfd from "danfojs-node";
-import { byOp, formatMeanSd, meanSd, type PeakRow } from "./analysis";
-import { PAPER } from "./paper";
-import type { RunRecord } from "./records";
+import { PAPER } from "../analysis/paper";
+import { byOp, formatMeanSd, meanSd, type PeakRow } from "../analysis/sed";
+import type { RunRecord } from "../records/records";
 
 export interface RunSummaryRow {
   run: string;

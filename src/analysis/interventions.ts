@@ -1,15 +1,20 @@
 // Causal interventions (paper §5): which runs make up the experiment, and pure analysis of their records —
 // grok steps per mode, speed-ups over control, the subspace drift of keep-sed.
 import { join } from "node:path";
-import { formatMeanSd, meanSd } from "./analysis";
-import { INTERVENTION_DEFAULTS, type InterventionConfig, makeConfig, type PresetName } from "./config";
-import { recordsFor } from "./experiments";
-import type { InterventionResult } from "./intervention";
+import {
+  INTERVENTION_DEFAULTS,
+  type InterventionConfig,
+  makeConfig,
+  type PresetName,
+} from "../config/config";
+import type { InterventionResult } from "../intervention/intervention";
+import { findRecord, type RunRecord } from "../records/records";
+import { recordsFor } from "../runs/experiments";
+import { expandSpec, loadSpec } from "../runs/sweep";
+import type { Progress } from "../train/train";
+import { repoRoot } from "../util/paths";
 import { PAPER } from "./paper";
-import { repoRoot } from "./paths";
-import { findRecord, type RunRecord } from "./records";
-import { expandSpec, loadSpec } from "./sweep";
-import type { Progress } from "./train";
+import { formatMeanSd, meanSd } from "./sed";
 
 /** The sweep specs of the paper-preset intervention experiments (experiments/ holds the one definition). */
 export const INTERVENTION_SPECS = [

@@ -1,5 +1,5 @@
 // Plotly figures built from run records (plain data in, figure spec out). Plotting never trains.
-import { couplingOf, normalisedCurve } from "./analysis";
+
 import {
   armOf,
   type driftCurves,
@@ -8,10 +8,11 @@ import {
   MODES,
   type Mode,
   type SpeedupRow,
-} from "./causal";
-import { SOURCES, type Source } from "./diagnostics";
+} from "../analysis/interventions";
+import { couplingOf, normalisedCurve } from "../analysis/sed";
+import type { RunRecord } from "../records/records";
+import { SOURCES, type Source } from "../sed/observer";
 import type { Data, Figure, Layout } from "./nbdisplay";
-import type { RunRecord } from "./records";
 
 const TRAIN = "#1f77b4";
 const TEST = "#d62728";

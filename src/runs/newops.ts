@@ -1,13 +1,13 @@
 // New operations (notebook 05): a researcher's own a ∘ b mod p, trained with SED diagnostics at the quick preset
 // and compared with the built-in operations at the same preset.
 import { join } from "node:path";
-import { makeConfig, type PresetName, type TrainConfig } from "./config";
+import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
+import { makeTask, TaskError } from "../data/tasks";
+import type { RunRecord } from "../records/records";
+import type { Progress } from "../train/train";
+import { repoRoot } from "../util/paths";
 import { recordsFor, runOrLoad } from "./experiments";
-import { repoRoot } from "./paths";
-import type { RunRecord } from "./records";
 import { expandSpec, loadSpec } from "./sweep";
-import { makeTask, TaskError } from "./tasks";
-import type { Progress } from "./train";
 
 /** The spec behind the cached comparison runs: the built-ins and the author's two extra operations. */
 export const NEW_OPERATIONS_SPEC = "new-operations";

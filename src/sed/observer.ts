@@ -1,15 +1,16 @@
 // The SED observer: records update rows (θ_attn(t) − θ_attn(t−c)) and gradient rows (∇_attn of the loss on a
 // fixed batch, at θ_t) at every checkpoint, and at measurement steps computes each source's top-K SED basis
 // and its coupling R_k to the linear centroids against a shared random baseline. Training never sees it.
+
+import type { SedConfig } from "../config/config";
+import { samplePairs } from "../data/tasks";
+import { disposeEngineBatch, type EngineBatch, engineBatch, engineLossAndGrad } from "../model/engine";
+import { groupRange, type Layout } from "../model/params";
+import type { StepContext, TrainObserver } from "../train/train";
+import { Rng, type RngState } from "../util/rng";
 import { type CentroidKind, disposeProbes, makeProbes, type Probes } from "./centroids";
-import type { SedConfig } from "./config";
 import { type Coupling, coupling } from "./coupling";
-import { disposeEngineBatch, type EngineBatch, engineBatch, engineLossAndGrad } from "./engine";
-import { groupRange, type Layout } from "./params";
-import { Rng, type RngState } from "./rng";
-import { RowWindow, spectralGap } from "./sed";
-import { samplePairs } from "./tasks";
-import type { StepContext, TrainObserver } from "./train";
+import { RowWindow, spectralGap } from "./rollingSvd";
 
 export const SOURCES = ["update", "gradient"] as const;
 export type Source = (typeof SOURCES)[number];

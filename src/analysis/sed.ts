@@ -1,6 +1,7 @@
 // Pure analysis of run records with SED diagnostics: peaks per run, per-op summaries, ablation points.
-import type { CouplingRecord, CurvePoint, Source, SourceSummary } from "./diagnostics";
-import type { RunRecord } from "./records";
+
+import type { RunRecord } from "../records/records";
+import type { CouplingRecord, CurvePoint, Source, SourceSummary } from "../sed/observer";
 
 export function couplingOf(r: RunRecord): CouplingRecord {
   const c = r.coupling as CouplingRecord | undefined;

@@ -1,6 +1,7 @@
 // Training configuration: one record with defaults, named presets and validation (the one place for it).
-import type { AdamWConfig } from "./optim";
-import { BUILTIN_OPS, makeTask, type Task } from "./tasks";
+
+import { BUILTIN_OPS, makeTask, type Task } from "../data/tasks";
+import type { AdamWConfig } from "../train/optim";
 
 export const PRESETS = ["paper", "quick", "test"] as const;
 
