@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { makeConfig, SED_DEFAULTS } from "../src/config/config";
 import { allPairs, makeTask, samplePairs } from "../src/data/tasks";
-import { projectOnGaussian, projectOnWindow } from "../src/intervention/intervention";
+import { projectOnGaussian, projectOnWindow } from "../src/intervention/projection";
 import {
   disposeEngineBatch,
   disposeWeights,

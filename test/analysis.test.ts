@@ -5,9 +5,9 @@ import { claimCheck, couplingOf, meanSd, peakRows, windowAblation } from "../src
 import { makeConfig } from "../src/config/config";
 import { spectrumHeatmap, updateVsGradient } from "../src/present/figures";
 import { couplingSummary } from "../src/present/tables";
-import type { RunRecord } from "../src/records/records";
-import type { CouplingRecord, CurvePoint } from "../src/sed/observer";
-import { summarise } from "../src/sed/observer";
+import type { CouplingRecord, CurvePoint } from "../src/records/results";
+import type { RunRecord } from "../src/records/schema";
+import { summarise } from "../src/sed/recorder";
 
 function point(step: number, R: number[]): CurvePoint {
   return {

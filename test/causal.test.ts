@@ -10,8 +10,9 @@ import {
   speedupTable,
 } from "../src/analysis/interventions";
 import { type InterventionConfig, makeConfig } from "../src/config/config";
-import type { InterventionResult } from "../src/intervention/intervention";
-import { type RunRecord, runId } from "../src/records/records";
+import { runId } from "../src/records/records";
+import type { InterventionResult } from "../src/records/results";
+import type { RunRecord } from "../src/records/schema";
 
 /** A minimal record of an intervention run with the given grok step. */
 function rec(

@@ -10,9 +10,10 @@ import { makeTask, samplePairs } from "../src/data/tasks";
 import { batchTensors, disposeBatch, embed, forwardFromEmbed, paramTensors } from "../src/model/model";
 import { groupRange, initTheta, makeLayout } from "../src/model/params";
 import { initBackend } from "../src/runs/backend";
+import { trainRun } from "../src/runs/trainRun";
 import { centroids, disposeProbes, makeProbes, perProbe } from "../src/sed/centroids";
 import { attnNorm, coupling, median, response } from "../src/sed/coupling";
-import { TrainingInterrupted, train } from "../src/train/train";
+import { TrainingInterrupted } from "../src/train/train";
 import { Rng } from "../src/util/rng";
 
 const SIZES = { p: 11, d: 16, nHeads: 4, dff: 24, layers: 2 };
@@ -186,7 +187,7 @@ describe("centroids and coupling", () => {
       stopAfterEvals: 1000,
     });
     const before = tf.memory().numTensors;
-    const a = await train(config, { recordDir: null, checkpointDir: null });
+    const a = await trainRun(config, { recordDir: null, checkpointDir: null });
     assert.equal(tf.memory().numTensors, before, "tensors leaked");
     const c = a.coupling as {
       update: { curve: { step: number; R: number[] }[]; peakRbar: number };
@@ -202,10 +203,10 @@ describe("centroids and coupling", () => {
     assert.ok(Number.isFinite(c.update.peakRbar));
     // Interrupt at a step where the windows hold rows and the next measurement is pending, then resume.
     await assert.rejects(
-      train({ ...config, saveEvery: 25 }, { recordDir: null, checkpointDir: dir, stopAtStep: 110 }),
+      trainRun({ ...config, saveEvery: 25 }, { recordDir: null, checkpointDir: dir, stopAtStep: 110 }),
       TrainingInterrupted,
     );
-    const b = await train({ ...config, saveEvery: 25 }, { recordDir: null, checkpointDir: dir });
+    const b = await trainRun({ ...config, saveEvery: 25 }, { recordDir: null, checkpointDir: dir });
     assert.deepEqual(b.coupling, a.coupling);
     assert.deepEqual(b.metrics, a.metrics);
   });

@@ -206,22 +206,46 @@ describe("fused wasm kernels", () => {
     tf.dispose([table, rowsT, badT, ...parts]);
   });
 
-  test("no tensor is left behind", () => {
-    const x = tf.randomNormal([16, 8]) as tf.Tensor2D;
-    const g = tf.ones([8]) as tf.Tensor1D;
-    const b = tf.zeros([8]) as tf.Tensor1D;
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) {
-      tf.tidy(() => {
-        const r = fusedLayerNorm(x, g, b, 1e-5, true);
-        fusedLayerNormGrad(x, g, r.xhat as tf.Tensor2D, r.rstd as tf.Tensor2D, true);
-        fusedGelu(x, true);
-        fusedTranspose(x, true);
-        fusedSwapHalves(x);
-        fusedConcatColumns([x, x]);
-      });
-    }
-    assert.equal(tf.memory().numTensors, before);
-    tf.dispose([x, g, b]);
+  test("no tensor, data buffer or heap memory is left behind", () => {
+    // No tf.tidy here: it would dispose whatever a kernel leaked. Every output is disposed by hand and the counts
+    // are taken outside: tensors and bytes (the engine's), data ids (the wasm backend's: a buffer made with
+    // makeOutput and never returned is no tensor) and the wasm heap's size (enough calls that a buffer of x's size
+    // leaked per call would outgrow twice the heap).
+    const be = tf.backend() as unknown as {
+      numDataIds(): number;
+      wasm: { asm: { memory: WebAssembly.Memory } };
+    };
+    const x = tf.randomNormal([256, 128]) as tf.Tensor2D;
+    const g = tf.ones([128]) as tf.Tensor1D;
+    const b = tf.zeros([128]) as tf.Tensor1D;
+    const rows = Int32Array.from({ length: 256 }, (_, i) => (i * 7) % 256);
+    const rowsT = tf.tensor1d(rows, "int32");
+    const ones = tf.ones([256, 1]) as tf.Tensor2D;
+    const round = () => {
+      const r = fusedLayerNorm(x, g, b, 1e-5, true);
+      const rg = fusedLayerNormGrad(x, g, r.xhat as tf.Tensor2D, r.rstd as tf.Tensor2D, true);
+      const ge = fusedGelu(x, true);
+      tf.dispose([r.y, r.xhat, r.rstd, rg.dx, rg.dg, rg.db, ge.y, ge.dydx] as tf.Tensor[]);
+      tf.dispose([fusedGelu(x, false).y, fusedLayerNorm(x, g, b, 1e-5, false).y]);
+      tf.dispose(fusedLayerNormGrad(x, g, x, ones, false).dx);
+      tf.dispose([fusedTranspose(x, true), fusedTranspose(x, false), fusedSwapHalves(x)]);
+      tf.dispose([fusedConcatColumns([x, x]), ...fusedGatherRows(x, rows, rowsT, 4)]);
+    };
+    const counts = () => {
+      const m = tf.memory();
+      return {
+        tensors: m.numTensors,
+        dataBuffers: m.numDataBuffers,
+        bytes: m.numBytes,
+        backendDataIds: be.numDataIds(),
+        heapBytes: be.wasm.asm.memory.buffer.byteLength,
+      };
+    };
+    round(); // the first call may grow the heap for good
+    const before = counts();
+    const calls = Math.ceil((2 * before.heapBytes) / (4 * x.size));
+    for (let i = 0; i < calls; i++) round();
+    assert.deepEqual(counts(), before);
+    tf.dispose([x, g, b, rowsT, ones]);
   });
 });

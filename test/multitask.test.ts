@@ -7,36 +7,38 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  MULTITASK_TASKS,
   multitaskClaimCheck,
-  multitaskConfigs,
   multitaskCouplingOf,
   multitaskPeakRows,
-  multitaskRuns,
   multitaskSummary,
 } from "../src/analysis/multitask";
 import { type ConfigOverrides, makeConfig, overridesOf } from "../src/config/config";
 import { makeDataset, makeMultitaskDataset, makeTask } from "../src/data/tasks";
+import { multitaskConfigs, multitaskTasks } from "../src/grids/experiments";
+import { loadSpec } from "../src/grids/load";
+import { expandRuns, SpecError, validateSpec } from "../src/grids/spec";
 import {
   cancellationFigure,
   multitaskAccuracy,
   multitaskCouplingOverTime,
   subspaceAngles,
 } from "../src/present/multitaskFigures";
-import { type RunRecord, runId, validateRecord } from "../src/records/records";
+import { runId } from "../src/records/records";
+import { type RunRecord, validateRecord } from "../src/records/schema";
 import { initBackend } from "../src/runs/backend";
-import { expandRuns, loadSpec, SpecError, validateSpec } from "../src/runs/sweep";
-import { TrainingInterrupted, type TrainOptions, train } from "../src/train/train";
+import { multitaskRuns } from "../src/runs/experiments";
+import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
+import { TrainingInterrupted } from "../src/train/train";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-multitask-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 let dirCount = 0;
 const freshDir = (label: string) => fs.mkdtempSync(path.join(tmpRoot, `${label}${dirCount++}-`));
-const dirs = (): TrainOptions & { recordDir: string; checkpointDir: string } => ({
+const dirs = (): TrainRunOptions & { recordDir: string; checkpointDir: string } => ({
   recordDir: freshDir("rec"),
   checkpointDir: freshDir("ck"),
 });
-const TASKS = [...MULTITASK_TASKS];
+const TASKS = multitaskTasks();
 const mt = (o: ConfigOverrides = {}) => makeConfig({ preset: "test", seed: 7, tasks: TASKS, ...o });
 /** A record without the fields that legitimately differ between two runs of the same config. */
 function comparable(r: RunRecord): Record<string, unknown> {
@@ -135,8 +137,8 @@ describe("multitask dataset", () => {
 
 describe("multitask training", () => {
   it("tasks: [op] trains exactly the single-task run", async () => {
-    const a = await train(makeConfig({ preset: "test", seed: 7, tasks: ["sub"] }), dirs());
-    const b = await train(makeConfig({ preset: "test", seed: 7, op: "sub" }), dirs());
+    const a = await trainRun(makeConfig({ preset: "test", seed: 7, tasks: ["sub"] }), dirs());
+    const b = await trainRun(makeConfig({ preset: "test", seed: 7, op: "sub" }), dirs());
     assert.deepEqual(comparable(a), comparable(b));
     assert.equal(a.grokSteps, undefined);
   });
@@ -153,7 +155,7 @@ describe("multitask training", () => {
       stopAfterEvals: 3,
       tasks: ["add", "sub"],
     });
-    const r = await train(config, dirs());
+    const r = await trainRun(config, dirs());
     validateRecord(r);
     assert.equal(r.task, "add+sub");
     assert.equal(r.stopReason, "converged");
@@ -184,8 +186,8 @@ describe("multitask training", () => {
   });
 
   it("the checkpoint spacing changes what is measured, not the training trajectory", async () => {
-    const a = await train(mt({ checkpointEvery: 25 }), dirs());
-    const b = await train(mt({ checkpointEvery: 50 }), dirs());
+    const a = await trainRun(mt({ checkpointEvery: 25 }), dirs());
+    const b = await trainRun(mt({ checkpointEvery: 50 }), dirs());
     const at = (r: RunRecord, s: number) => r.metrics.find((m) => m.step === s);
     for (const s of [0, 50, 100, 150, 200]) assert.deepEqual(at(a, s), at(b, s), `step ${s}`);
   });
@@ -196,7 +198,7 @@ describe("multitask SED observer", () => {
   let reference: RunRecord;
 
   before(async () => {
-    reference = await train(config, dirs());
+    reference = await trainRun(config, dirs());
   });
 
   it("records update, aggregate and per-task coupling for every task, angles and cancellation", () => {
@@ -259,9 +261,9 @@ describe("multitask SED observer", () => {
   it("a resumed run ends with the same record as an uninterrupted one", async () => {
     const opts = dirs();
     for (const stop of [60, 130]) {
-      await assert.rejects(train(config, { ...opts, stopAtStep: stop }), TrainingInterrupted);
+      await assert.rejects(trainRun(config, { ...opts, stopAtStep: stop }), TrainingInterrupted);
     }
-    const rec = await train(config, opts);
+    const rec = await trainRun(config, opts);
     assert.deepEqual(comparable(rec), comparable(reference));
   });
 

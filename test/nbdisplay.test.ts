@@ -151,9 +151,57 @@ test("tableHtml elides the middle of long tables", () => {
   assert.match(html, /50 rows × 1 columns/);
 });
 
-test("liveLine outside a kernel does not throw", () => {
-  const line = liveLine();
-  line.update("step 1");
-  line.update("step 2");
-  line.done("finished");
+/** What `f` prints through console.log and process.stdout.write, with stdout looking like a terminal or not. */
+function printed(tty: boolean, f: () => void): { logs: string[]; writes: string[] } {
+  const logs: string[] = [];
+  const writes: string[] = [];
+  const { log } = console;
+  const write = process.stdout.write;
+  const isTTY = Object.getOwnPropertyDescriptor(process.stdout, "isTTY");
+  Object.defineProperty(process.stdout, "isTTY", { value: tty, configurable: true, writable: true });
+  console.log = (...a: unknown[]) => void logs.push(a.join(" "));
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    writes.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    f();
+  } finally {
+    console.log = log;
+    process.stdout.write = write;
+    if (isTTY) Object.defineProperty(process.stdout, "isTTY", isTTY);
+    else delete (process.stdout as { isTTY?: boolean }).isTTY;
+  }
+  return { logs, writes };
+}
+
+test("liveLine outside a kernel, stdout not a terminal: first update, then at most one line per 5 s, then done", () => {
+  const out = printed(false, () => {
+    const line = liveLine();
+    line.update("step 1"); // shown: the first update
+    line.update("step 2"); // within 5 s of the last line: not shown
+    line.done("finished");
+    line.update("step 3"); // after done: ignored
+    line.done("again");
+  });
+  assert.deepEqual(out, { logs: ["step 1", "finished"], writes: [] });
+  // done() without text shows the latest update if it was not shown; nothing at all for a line never used.
+  const latest = printed(false, () => {
+    const line = liveLine();
+    line.update("a");
+    line.update("b");
+    line.done();
+    liveLine().done();
+  });
+  assert.deepEqual(latest, { logs: ["a", "b"], writes: [] });
+});
+
+test("liveLine outside a kernel, stdout a terminal: one line rewritten in place, ended by done", () => {
+  const out = printed(true, () => {
+    const line = liveLine();
+    line.update("step 1");
+    line.update("step 2"); // within 250 ms: not shown
+    line.done("finished");
+  });
+  assert.deepEqual(out, { logs: [], writes: ["\r\x1b[Kstep 1", "\r\x1b[Kfinished\n"] });
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { AdamWConfig } from "../src/config/config";
 import { groupRange, type Layout, makeLayout } from "../src/model/params";
-import { type AdamWConfig, adamwStep, globalNorm, newAdamWState } from "../src/train/optim";
+import { adamwStep, globalNorm, newAdamWState } from "../src/train/optim";
 import { Rng } from "../src/util/rng";
 
 const BASE: AdamWConfig = { lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.1, clip: 0 };

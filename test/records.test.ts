@@ -4,19 +4,14 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { makeConfig } from "../src/config/config";
+import { findRecord, loadRecord, loadRecords, recordPath, runId, saveRecord } from "../src/records/records";
 import {
-  findRecord,
-  loadRecord,
-  loadRecords,
   RECORD_SCHEMA,
   RECORD_VERSION,
   RecordError,
   type RunRecord,
-  recordPath,
-  runId,
-  saveRecord,
   validateRecord,
-} from "../src/records/records";
+} from "../src/records/schema";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-records-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));

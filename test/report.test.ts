@@ -1,12 +1,13 @@
 // The reports index (src/report.ts): headlines from records, missing records and notebooks, the HTML.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { multitaskConfigs } from "../src/analysis/multitask";
 import { makeConfig } from "../src/config/config";
+import { multitaskConfigs, sedRunConfigs } from "../src/grids/experiments";
 import { entryLine, headlineOf, indexEntries, indexHtml, SECTIONS } from "../src/present/report";
-import { type RunRecord, runId } from "../src/records/records";
-import { sedRunConfigs, trainCommandFor } from "../src/runs/experiments";
-import type { CouplingRecord, SourceSummary } from "../src/sed/observer";
+import { runId } from "../src/records/records";
+import type { CouplingRecord, SourceSummary } from "../src/records/results";
+import type { RunRecord } from "../src/records/schema";
+import { trainCommandFor } from "../src/runs/experiments";
 
 function summary(peakRbar: number): SourceSummary {
   return { peakRbar, finalRbar: peakRbar / 2, peakR1: peakRbar, curve: [] } as unknown as SourceSummary;

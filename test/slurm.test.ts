@@ -1,6 +1,8 @@
 // `sedlab slurm` and `sedlab collect`: the job script on its own, collect on made-up records, and the real thing:
 // a one-node Slurm cluster on localhost (Debian's slurm-wlm and munge, as root) that runs the job array, whose
-// records must match a local sweep's. Without Slurm, munge or root the cluster test skips and says why.
+// records must match a local sweep's. Without Slurm, munge or root the cluster test skips and says why, outside CI
+// only: under CI=true that fails, and with them present any failure to start the cluster (a daemon that exits, sinfo
+// timing out, a slurm.conf the daemons refuse) fails the test.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -10,7 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { loadRecord, type RunRecord, recordPath, saveRecord } from "../src/records/records";
+import { expandRuns, SpecError, type SweepRun, validateSpec } from "../src/grids/spec";
+import { loadRecord, recordPath, saveRecord } from "../src/records/records";
+import type { RunRecord } from "../src/records/schema";
 import { saveCheckpoint } from "../src/runs/checkpointFile";
 import {
   type CollectReport,
@@ -20,7 +24,7 @@ import {
   sbatchScript,
   slurmCommand,
 } from "../src/runs/slurm";
-import { expandRuns, SpecError, type SweepRun, validateSpec } from "../src/runs/sweep";
+import { inCI } from "./helpers";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");
@@ -298,6 +302,9 @@ describe("collect", () => {
 
 const SBIN = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"];
 
+/** What the cluster needs and this machine lacks (not Linux, not root, a program missing): the one reason to skip. */
+class Missing extends Error {}
+
 function findExe(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? "").split(path.delimiter), ...SBIN];
   for (const d of dirs) {
@@ -348,11 +355,11 @@ class Cluster {
 
   constructor(readonly dir: string) {}
 
-  /** Start munged, slurmctld and slurmd; throws saying what is missing or what failed. */
+  /** Start munged, slurmctld and slurmd; throws saying what is missing (a Missing) or what failed. */
   async start(): Promise<void> {
-    if (process.platform !== "linux") throw new Error(`needs Linux (this is ${process.platform})`);
+    if (process.platform !== "linux") throw new Missing(`needs Linux (this is ${process.platform})`);
     if (process.getuid?.() !== 0) {
-      throw new Error("needs root (munged and slurmd run as root here); run the tests as root");
+      throw new Missing("needs root (munged and slurmd run as root here); run the tests as root");
     }
     const names = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "scancel"];
     const missing = names.filter((n) => {
@@ -361,7 +368,7 @@ class Cluster {
       return !p;
     });
     if (missing.length > 0) {
-      throw new Error(
+      throw new Missing(
         `${missing.join(", ")} not found; install Debian's slurm-wlm and munge (bash scripts/setup.sh as root does)`,
       );
     }
@@ -566,14 +573,18 @@ function sweepLocally(spec: string, dataDir: string): Promise<{ code: number | n
 describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-slurm-e2e-"));
   const cluster = new Cluster(fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-slurm-cluster-")));
+  /** Why the test skips: Slurm, munge or root missing, outside CI. */
   let unavailable: string | undefined;
+  /** Why the cluster did not start although it could have (or, under CI, anything that kept it from starting). */
+  let failed: Error | undefined;
 
   before(
     async () => {
       try {
         await cluster.start();
       } catch (e) {
-        unavailable = (e as Error).message;
+        if (e instanceof Missing && !inCI()) unavailable = e.message;
+        else failed = e as Error;
       }
     },
     { timeout: 60_000 },
@@ -596,6 +607,13 @@ describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
       if (unavailable !== undefined) {
         t.skip(`SKIPPED, no Slurm cluster: ${unavailable.replace(/\n\s*/g, " | ")}`);
         return;
+      }
+      if (failed !== undefined) {
+        const why =
+          failed instanceof Missing
+            ? "cannot run under CI (CI is set, so nothing may skip)"
+            : "failed to start";
+        throw new Error(`the one-node Slurm cluster ${why}: ${failed.message}`, { cause: failed });
       }
       const spec = writeSpec(dir);
       const results = path.join(dir, "results");

@@ -6,20 +6,21 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { makeConfig } from "../src/config/config";
-import { loadRecord, runId } from "../src/records/records";
-import { checkpointPath } from "../src/runs/checkpointFile";
+import { gridRuns, loadGrid, loadSpec } from "../src/grids/load";
 import {
   expandRuns,
   expandSpec,
-  loadSpec,
   parseShard,
-  runSweep,
   SpecError,
   type SweepSpec,
   shard,
   validateSpec,
-} from "../src/runs/sweep";
-import { train } from "../src/train/train";
+} from "../src/grids/spec";
+import { loadRecord, runId } from "../src/records/records";
+import { checkpointPath } from "../src/runs/checkpointFile";
+import { runSweep } from "../src/runs/sweep/pool";
+import { doneLine, statusLine, sweepEta } from "../src/runs/sweep/status";
+import { trainRun } from "../src/runs/trainRun";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");
@@ -211,6 +212,85 @@ describe("sweep spec", () => {
     }
     assert.throws(() => shard(runs, 3, 3), SpecError);
   });
+
+  it("named grids load from experiments/; gridRuns filters by condition and can change the preset", () => {
+    const file = path.join(repoRoot, "experiments", "interventions.json");
+    assert.deepEqual(loadGrid("interventions"), loadSpec(file));
+    assert.deepEqual(gridRuns("interventions"), expandRuns(loadSpec(file)));
+    const keep = gridRuns("interventions", { condition: "keep-sed", preset: "test" });
+    assert.equal(keep.length, 2 * 3); // ops add, mul × seeds 42, 137, 2024
+    for (const r of keep) {
+      assert.equal(r.condition, "keep-sed");
+      assert.equal(r.config.preset, "test");
+      assert.equal(r.config.intervention?.mode, "keep-sed");
+      assert.equal(r.id, runId(r.config));
+    }
+    assert.equal(gridRuns("interventions", { condition: ["keep-sed", "remove-sed"] }).length, 12);
+    assert.throws(
+      () => gridRuns("interventions", { condition: "keep-sde" }),
+      (e: unknown) =>
+        e instanceof SpecError && /no condition "keep-sde"; did you mean "keep-sed"\?/.test(e.message),
+    );
+    assert.throws(() => loadGrid("no-such-grid"), /cannot read sweep spec .*no-such-grid\.json/);
+  });
+});
+
+describe("sweep status line", () => {
+  const progress = (elapsedSeconds: number, etaSeconds: number) => ({
+    step: 120,
+    maxSteps: 150,
+    elapsedSeconds,
+    etaSeconds,
+  });
+
+  it("shows the bar, counts, running runs and an ETA from the finished runs' mean duration", () => {
+    const line = statusLine({
+      name: "g",
+      total: 8,
+      done: 3,
+      failed: 1,
+      running: [{ id: "a", progress: progress(30, 10) }, { id: "b" }],
+      pending: 2,
+      jobs: 2,
+      elapsedSeconds: 65,
+      durations: [60, 80],
+    });
+    // left: (70 − 30) + 70 for the running runs, 2 × 70 pending, over 2 workers = 125 s
+    assert.equal(
+      line,
+      "g [########............] 3/8 runs done, 1 failed; running a 120/150, b starting; 1m05s elapsed, ETA ~2m05s",
+    );
+    assert.equal(
+      statusLine({
+        total: 4,
+        done: 4,
+        failed: 0,
+        running: [],
+        pending: 0,
+        jobs: 2,
+        elapsedSeconds: 3,
+        durations: [1],
+      }),
+      "[####################] 4/4 runs done; 3s elapsed, ETA ~0s",
+    );
+  });
+
+  it("before any run finishes, the ETA is an upper bound from the running runs' own estimates", () => {
+    const running = [
+      { id: "a", progress: progress(30, 10) },
+      { id: "b", progress: progress(5, Infinity) },
+      { id: "c" },
+    ];
+    // one known run: 40 s in all, 10 s left; the other 2 running and 3 pending take 40 s each; 3 workers
+    assert.equal(sweepEta({ running, pending: 3, jobs: 3, durations: [] }), "≤1m10s");
+    assert.equal(sweepEta({ running: [{ id: "c" }], pending: 0, jobs: 1, durations: [] }), "?");
+  });
+
+  it("formats a finished run's event line", () => {
+    const m = { id: "add_x", grokStep: 450, steps: 600, testAcc: 0.991, wallSeconds: 123 };
+    assert.equal(doneLine(m, 3, 8), "done   add_x: grok@450, 600 steps, test 99.1%, 2m03s [3/8]");
+    assert.match(doneLine({ ...m, grokStep: null }, 3, 8), /: no grok, 600 steps/);
+  });
 });
 
 // End to end: the CLI in its own process group, on temp folders, at the tiny test preset.
@@ -378,7 +458,7 @@ describe("sweep skipping", () => {
     const runs = path.join(dir, "runs");
     const config = makeConfig({ preset: "test", op: "add", seed: 3, maxSteps: 25 });
     const id = runId(config);
-    await train(config, { recordDir: runs, checkpointDir: null });
+    await trainRun(config, { recordDir: runs, checkpointDir: null });
     fs.mkdirSync(ck, { recursive: true });
     const stale = checkpointPath(ck, id);
     fs.writeFileSync(stale, "left over");

@@ -7,17 +7,14 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { type ConfigOverrides, makeConfig, type TrainConfig } from "../src/config/config";
-import { loadRecord, type RunRecord, recordPath, runId, validateRecord } from "../src/records/records";
+import { loadRecord, recordPath, runId } from "../src/records/records";
+import { grokStepOf, type RunRecord, validateRecord } from "../src/records/schema";
 import { currentBackend, initBackend } from "../src/runs/backend";
 import { checkpointPath, loadCheckpoint } from "../src/runs/checkpointFile";
-import {
-  grokStepOf,
-  TrainingError,
-  TrainingInterrupted,
-  type TrainObserver,
-  type TrainOptions,
-  train,
-} from "../src/train/train";
+import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
+import { TrainingError } from "../src/train/checkpoint";
+import type { TrainObserver } from "../src/train/observer";
+import { TrainingInterrupted } from "../src/train/train";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-train-"));
@@ -31,8 +28,8 @@ const convergingConfig = testConfig({ lr: 5e-3, frac: 0.9, maxSteps: 600, stopAf
 
 /** Options with fresh temp folders for the record and the checkpoints (never the repo's data/ or checkpoints/). */
 function dirs(
-  extra: Omit<TrainOptions, "recordDir" | "checkpointDir"> = {},
-): TrainOptions & { recordDir: string; checkpointDir: string } {
+  extra: Omit<TrainRunOptions, "recordDir" | "checkpointDir"> = {},
+): TrainRunOptions & { recordDir: string; checkpointDir: string } {
   return { ...extra, recordDir: freshDir("rec"), checkpointDir: freshDir("ck") };
 }
 
@@ -64,7 +61,7 @@ describe("train", () => {
         if (step === 60) sawCheckpoint = fs.existsSync(ck);
       },
     };
-    const rec = await train(config, { ...opts, observers: [probe] });
+    const rec = await trainRun(config, { ...opts, observers: [probe] });
 
     for (const k of [
       "config",
@@ -124,7 +121,7 @@ describe("train", () => {
   });
 
   it("stops early once converged (stopAfterEvals)", async () => {
-    const rec = await train(convergingConfig, dirs());
+    const rec = await trainRun(convergingConfig, dirs());
     assert.equal(rec.stopReason, "converged");
     // Stopped at the stopAfterEvals-th eval with test accuracy ≥ 0.98 (not necessarily consecutive).
     const at98 = rec.metrics.filter((m) => m.testAcc >= 0.98).map((m) => m.step);
@@ -148,12 +145,12 @@ describe("train", () => {
 
   it("is deterministic: identical runs give identical metrics", async () => {
     const config = testConfig();
-    const a = await train(config, dirs());
-    const b = await train(config, dirs());
+    const a = await trainRun(config, dirs());
+    const b = await trainRun(config, dirs());
     assert.deepEqual(a.metrics, b.metrics);
     assert.deepEqual(comparable(a), comparable(b));
     // …and the seed matters (so the equality above is not vacuous).
-    const c = await train(testConfig({ seed: 8 }), dirs());
+    const c = await trainRun(testConfig({ seed: 8 }), dirs());
     assert.notDeepEqual(
       c.metrics.map((m) => m.loss),
       a.metrics.map((m) => m.loss),
@@ -190,7 +187,7 @@ describe("resumption", () => {
   let reference: RunRecord;
 
   before(async () => {
-    reference = await train(config, dirs({ observers: [tracker()] }));
+    reference = await trainRun(config, dirs({ observers: [tracker()] }));
     assert.equal(reference.steps, 150);
     assert.deepEqual((reference.tracker as { steps: number }).steps, 150);
   });
@@ -201,7 +198,7 @@ describe("resumption", () => {
     const ck = checkpointPath(opts.checkpointDir, id);
     for (const stop of stops) {
       await assert.rejects(
-        train(config, { ...opts, observers: [tracker()], stopAtStep: stop }),
+        trainRun(config, { ...opts, observers: [tracker()], stopAtStep: stop }),
         (e: unknown) => {
           assert.ok(e instanceof TrainingInterrupted, `TrainingInterrupted expected, got ${e}`);
           assert.equal(e.step, stop);
@@ -214,7 +211,7 @@ describe("resumption", () => {
       assert.equal(loadCheckpoint(ck)?.header.step, stop);
       assert.ok(!fs.existsSync(recordPath(id, opts.recordDir)), "no record for an interrupted run");
     }
-    const rec = await train(config, { ...opts, observers: [tracker()] });
+    const rec = await trainRun(config, { ...opts, observers: [tracker()] });
     assert.deepEqual(ckptFiles(opts.checkpointDir), [], "checkpoint removed after the completed run");
     assert.deepEqual(loadRecord(recordPath(id, opts.recordDir)), rec);
     return rec;
@@ -245,15 +242,15 @@ describe("resumption", () => {
   });
 
   it("a resumed run counts the evals at ≥ 98% made before the interruption", async () => {
-    const ref = await train(convergingConfig, dirs());
+    const ref = await trainRun(convergingConfig, dirs());
     assert.equal(ref.stopReason, "converged");
     const at98 = ref.metrics.filter((m) => m.testAcc >= 0.98).map((m) => m.step);
     // Interrupt after the second of the three evals that stop the run.
     const stop = at98[1] + 5;
     assert.ok(stop < ref.steps);
     const opts = dirs();
-    await assert.rejects(train(convergingConfig, { ...opts, stopAtStep: stop }), TrainingInterrupted);
-    const rec = await train(convergingConfig, opts);
+    await assert.rejects(trainRun(convergingConfig, { ...opts, stopAtStep: stop }), TrainingInterrupted);
+    const rec = await trainRun(convergingConfig, opts);
     assert.equal(rec.stopReason, "converged");
     assert.equal(rec.steps, ref.steps);
     assert.deepEqual(comparable(rec), comparable(ref));
@@ -261,12 +258,12 @@ describe("resumption", () => {
 
   it("refuses a checkpoint of a different config", async () => {
     const opts = dirs();
-    await assert.rejects(train(config, { ...opts, stopAtStep: 60 }), TrainingInterrupted);
+    await assert.rejects(trainRun(config, { ...opts, stopAtStep: 60 }), TrainingInterrupted);
     const other = testConfig({ lr: 1e-2 });
     const otherCk = checkpointPath(opts.checkpointDir, runId(other));
     assert.notEqual(runId(other), id);
     fs.copyFileSync(checkpointPath(opts.checkpointDir, id), otherCk);
-    await assert.rejects(train(other, opts), (e: unknown) => {
+    await assert.rejects(trainRun(other, opts), (e: unknown) => {
       assert.ok(e instanceof TrainingError, `TrainingError expected, got ${e}`);
       assert.ok(e.message.includes(otherCk), e.message);
       assert.match(e.message, /different config/);
@@ -278,12 +275,12 @@ describe("resumption", () => {
   it("refuses a corrupt checkpoint with a clear error", async () => {
     const opts = dirs();
     fs.writeFileSync(checkpointPath(opts.checkpointDir, id), "garbage");
-    await assert.rejects(train(config, opts), /checkpoint .* is unreadable \(bad magic\); delete it/);
+    await assert.rejects(trainRun(config, opts), /checkpoint .* is unreadable \(bad magic\); delete it/);
   });
 
   it("checkpointDir null writes no checkpoint, and interruption says progress is lost", async () => {
-    const opts: TrainOptions = { recordDir: freshDir("rec"), checkpointDir: null, stopAtStep: 60 };
-    await assert.rejects(train(config, opts), (e: unknown) => {
+    const opts: TrainRunOptions = { recordDir: freshDir("rec"), checkpointDir: null, stopAtStep: 60 };
+    await assert.rejects(trainRun(config, opts), (e: unknown) => {
       assert.ok(e instanceof TrainingInterrupted);
       assert.equal(e.checkpoint, null);
       assert.match(e.message, /progress is lost/);
@@ -303,7 +300,7 @@ describe("failures and resources", () => {
         completed++;
       },
     };
-    await assert.rejects(train(config, { ...opts, observers: [counter] }), (e: unknown) => {
+    await assert.rejects(trainRun(config, { ...opts, observers: [counter] }), (e: unknown) => {
       assert.ok(e instanceof TrainingError, `TrainingError expected, got ${e}`);
       assert.ok(completed < 20, `diverged quickly (after ${completed} steps)`);
       assert.match(e.message, new RegExp(`\\bstep ${completed + 1}\\b`));
@@ -323,7 +320,7 @@ describe("failures and resources", () => {
       },
     };
     const config = testConfig({ maxSteps: 500, stopAfterEvals: 1000 });
-    const rec = await train(config, { ...dirs(), observers: [leak] });
+    const rec = await trainRun(config, { ...dirs(), observers: [leak] });
     assert.equal(rec.steps, 500);
     assert.equal(counts.length, 500);
     assert.ok(
@@ -433,7 +430,7 @@ describe("CLI interruption", { timeout: 120_000 }, () => {
     assert.deepEqual(comparable(b), comparable(a));
     assert.deepEqual(ckptFiles(ckB), [], "checkpoint removed after completion");
     // Same run as the library gives in this process.
-    const lib = await train(testConfig({ op: "add" }), dirs());
+    const lib = await trainRun(testConfig({ op: "add" }), dirs());
     assert.deepEqual(a.metrics, lib.metrics);
   });
 

@@ -1,31 +1,13 @@
-// Causal interventions (paper §5): which runs make up the experiment, and pure analysis of their records —
-// grok steps per mode, speed-ups over control, the subspace drift of keep-sed.
-import { join } from "node:path";
-import {
-  INTERVENTION_DEFAULTS,
-  type InterventionConfig,
-  makeConfig,
-  type PresetName,
-} from "../config/config";
-import type { InterventionResult } from "../intervention/intervention";
-import { findRecord, type RunRecord } from "../records/records";
-import { recordsFor } from "../runs/experiments";
-import { expandSpec, loadSpec } from "../runs/sweep";
-import type { Progress } from "../train/train";
-import { repoRoot } from "../util/paths";
+// Causal interventions (paper §5): pure analysis of their records — grok steps per mode, speed-ups over control,
+// the subspace drift of keep-sed, and a verdict computed from the numbers.
+import { INTERVENTION_DEFAULTS, INTERVENTION_MODES, type InterventionConfig } from "../config/config";
+import type { InterventionResult } from "../records/results";
+import type { RunRecord } from "../records/schema";
 import { PAPER } from "./paper";
 import { formatMeanSd, meanSd } from "./sed";
 
-/** The sweep specs of the paper-preset intervention experiments (experiments/ holds the one definition). */
-export const INTERVENTION_SPECS = [
-  "interventions",
-  "interventions-update",
-  "interventions-ablations",
-  "interventions-new-ops",
-] as const;
-
 export type Mode = InterventionConfig["mode"];
-export const MODES: Mode[] = ["control", "remove-sed", "keep-sed", "remove-random", "keep-random"];
+export const MODES: readonly Mode[] = INTERVENTION_MODES;
 export const MODE_LABEL: Record<Mode, string> = {
   control: "A control",
   "remove-sed": "B remove SED",
@@ -35,60 +17,28 @@ export const MODE_LABEL: Record<Mode, string> = {
 };
 
 /**
- * Intervention records. At the paper preset, from the cache only (`missing` lists the rest): every run of the
- * specs in experiments/, and as control (mode A) the plain runs of the same ops and seeds — the SED runs of
- * notebooks 01–02, whose diagnostics never change training. A control hook changes nothing either, so a control
- * run would repeat them step for step (`controlCheck` shows it for the two explicit control runs we made).
- * At the quick and test presets: the five modes with gradient projection and the four with update projection,
- * on add with seed 42, trained here when not cached.
- */
-export async function interventionRuns(
-  preset: PresetName,
-  opts: { onProgress?: (p: Progress) => void } = {},
-): Promise<{ records: RunRecord[]; missing: string[] }> {
-  if (preset === "paper") {
-    const configs = INTERVENTION_SPECS.flatMap((name) =>
-      expandSpec(loadSpec(join(repoRoot(), "experiments", `${name}.json`))),
-    );
-    const plainKeys = new Set(
-      configs.filter((c) => c.weightDecay === 1).map((c) => `${c.op ?? c.expr}|${c.seed}`),
-    );
-    const controls = [...plainKeys].map((k) => {
-      const [op, seed] = k.split("|");
-      return makeConfig({ preset, op, seed: Number(seed), sed: true });
-    });
-    return recordsFor([...controls, ...configs], { cacheOnly: true });
-  }
-  const modes: { mode: Mode; projection: "gradient" | "update" }[] = [
-    ...MODES.map((mode) => ({ mode, projection: "gradient" as const })),
-    ...MODES.filter((m) => m !== "control").map((mode) => ({ mode, projection: "update" as const })),
-  ];
-  const configs = modes.map((m) => makeConfig({ preset, op: "add", seed: 42, intervention: m }));
-  return recordsFor(configs, { cacheOnly: false, onProgress: opts.onProgress });
-}
-
-/**
  * Explicit control runs (mode control: the hook installed, changing nothing) beside the plain run of the same op
  * and seed: whether their metrics agree exactly.
  */
-export function controlCheck(records: RunRecord[]): { control: string; plain: string; identical: boolean }[] {
+export function controlCheck(
+  records: readonly RunRecord[],
+  explicitControls: readonly RunRecord[],
+): { control: string; plain: string; identical: boolean }[] {
   const out: { control: string; plain: string; identical: boolean }[] = [];
-  for (const preset of ["paper"] as const) {
-    for (const seed of [42, 137, 2024]) {
-      for (const op of ["add", "sub", "mul", "sq_sum"]) {
-        const control = findRecord(makeConfig({ preset, op, seed, intervention: { mode: "control" } }));
-        const plain = records.find(
-          (r) =>
-            !r.config.intervention && r.task === op && r.config.seed === seed && r.config.preset === preset,
-        );
-        if (control && plain) {
-          out.push({
-            control: control.id,
-            plain: plain.id,
-            identical: JSON.stringify(control.metrics) === JSON.stringify(plain.metrics),
-          });
-        }
-      }
+  for (const control of explicitControls) {
+    const plain = records.find(
+      (r) =>
+        !r.config.intervention &&
+        r.task === control.task &&
+        r.config.seed === control.config.seed &&
+        r.config.preset === control.config.preset,
+    );
+    if (plain) {
+      out.push({
+        control: control.id,
+        plain: plain.id,
+        identical: JSON.stringify(control.metrics) === JSON.stringify(plain.metrics),
+      });
     }
   }
   return out;
@@ -116,7 +66,7 @@ export interface InterventionRow {
 /** The hook's result; a plain run (no intervention configured) counts as control and has none. */
 export function interventionOf(r: RunRecord): InterventionResult | null {
   if (!r.config.intervention) return null;
-  const iv = r.intervention as InterventionResult | undefined;
+  const iv = r.intervention;
   if (!iv)
     throw new Error(
       `run ${r.id} has config.intervention but no intervention result: the record is incomplete`,

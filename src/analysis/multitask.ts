@@ -1,72 +1,22 @@
-// Multitask experiments (paper claim C3: aggregation across tasks hides the coupling): the runs, cached or
-// trained, and pure analysis of their records — peaks per task × seed, summaries beside the paper's numbers,
-// the cancellation and subspace-angle series, and a plain-words verdict on aggregation as the obstruction.
-
-import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
-import type { RunRecord } from "../records/records";
-import { PAPER_SEEDS, recordsFor } from "../runs/experiments";
-import type { MultitaskCouplingRecord, MultitaskSource } from "../sed/multitaskObserver";
-import type { SourceSummary } from "../sed/observer";
-import type { Progress } from "../train/train";
+// Multitask experiments (paper claim C3: aggregation across tasks hides the coupling): pure analysis of their
+// records — peaks per task × seed, summaries beside the paper's numbers, the cancellation and subspace-angle
+// series, and a plain-words verdict on aggregation as the obstruction.
+import {
+  isMultitaskCoupling,
+  type MultitaskCouplingRecord,
+  type MultitaskSource,
+  type SourceSummary,
+} from "../records/results";
+import type { RunRecord } from "../records/schema";
 import { PAPER_MULTITASK } from "./paper";
 import { formatMeanSd, meanSd } from "./sed";
 
-export const MULTITASK_TASKS = ["add", "sub", "mul", "sq_sum"] as const;
-/** The sweep that makes the paper-preset records. */
-export const MULTITASK_SPEC = "experiments/multitask.json";
-/**
- * What one paper-preset run costs on one core (wasm), measured with another run on the second core: seed 137 at
- * c = 200 converged at 16,600 steps in 31 min; seed 2024 at c = 25 (a gradient row every 25 steps, a
- * measurement every 200, convergence judged over 500 steps) at 13,150 steps in 27 min, on the faster engine.
- */
-export const MULTITASK_RUN_TIME =
-  "about 30 min each (c = 200: 16,600 steps in 31 min; c = 25: 13,150 steps in 27 min), at most 50,000 steps";
-
-/** Checkpoint spacings c compared: the paper preset's 200 and the single-task 25; smaller runs elsewhere. */
-export function multitaskSpacings(preset: PresetName): number[] {
-  if (preset === "paper") return [200, 25];
-  if (preset === "test") return [25, 50];
-  return [50];
-}
-
-/** The multitask configs: spacings × seeds (default seeds 42, 137, 2024 at the paper preset, else 42). */
-export function multitaskConfigs(
-  preset: PresetName,
-  opts: { seeds?: readonly number[]; spacings?: readonly number[]; tasks?: readonly string[] } = {},
-): TrainConfig[] {
-  const seeds = opts.seeds ?? (preset === "paper" ? PAPER_SEEDS : [42]);
-  const spacings = opts.spacings ?? multitaskSpacings(preset);
-  const tasks = [...(opts.tasks ?? MULTITASK_TASKS)];
-  return spacings.flatMap((checkpointEvery) =>
-    seeds.map((seed) => makeConfig({ preset, tasks, seed, checkpointEvery, sed: true })),
-  );
-}
-
-/**
- * The multitask records. At the paper preset they come from the cache only (`missing` lists the runs not
- * there yet; `command` makes them); at the quick and test presets missing runs are trained here.
- */
-export async function multitaskRuns(
-  preset: PresetName,
-  opts: {
-    seeds?: readonly number[];
-    spacings?: readonly number[];
-    onProgress?: (p: Progress) => void;
-  } = {},
-): Promise<{ records: RunRecord[]; missing: string[]; command: string; runTime: string }> {
-  const { records, missing } = await recordsFor(multitaskConfigs(preset, opts), {
-    cacheOnly: preset === "paper",
-    onProgress: opts.onProgress,
-  });
-  return { records, missing, command: `npx sedlab sweep ${MULTITASK_SPEC}`, runTime: MULTITASK_RUN_TIME };
-}
-
 /** The record's multitask diagnostics (throws naming the run when it has none). */
 export function multitaskCouplingOf(r: RunRecord): MultitaskCouplingRecord {
-  const c = r.coupling as MultitaskCouplingRecord | undefined;
-  if (!r.config.tasks || !c || !c.perTask || !c.aggregate || !c.update) {
+  const c = r.coupling;
+  if (!r.config.tasks || !c || !isMultitaskCoupling(c)) {
     throw new Error(
-      `run ${r.id} is not a multitask run with SED diagnostics (config.tasks and "sed": true; see ${MULTITASK_SPEC})`,
+      `run ${r.id} is not a multitask run with SED diagnostics (config.tasks and "sed": true; see experiments/multitask.json)`,
     );
   }
   return c;

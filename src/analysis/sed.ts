@@ -1,11 +1,17 @@
 // Pure analysis of run records with SED diagnostics: peaks per run, per-op summaries, ablation points.
 
-import type { RunRecord } from "../records/records";
-import type { CouplingRecord, CurvePoint, Source, SourceSummary } from "../sed/observer";
+import {
+  type CouplingRecord,
+  type CurvePoint,
+  isMultitaskCoupling,
+  type Source,
+  type SourceSummary,
+} from "../records/results";
+import type { RunRecord } from "../records/schema";
 
 export function couplingOf(r: RunRecord): CouplingRecord {
-  const c = r.coupling as CouplingRecord | undefined;
-  if (!c || !c.update || !c.gradient) {
+  const c = r.coupling;
+  if (!c || isMultitaskCoupling(c)) {
     throw new Error(
       `run ${r.id} has no SED diagnostics (train it with --sed, or "sed": true in a sweep spec)`,
     );

@@ -14,8 +14,11 @@ import { findRecord, recordPath, runId } from "../records/records";
 import { initBackend } from "../runs/backend";
 import { checkpointPath, removeCheckpoint } from "../runs/checkpointFile";
 import { collectCommand, slurmCommand } from "../runs/slurm";
-import { sweepCommand, sweepWorker } from "../runs/sweep";
-import { TrainingError, TrainingInterrupted, train } from "../train/train";
+import { sweepCommand } from "../runs/sweep/command";
+import { sweepWorker } from "../runs/sweep/worker";
+import { trainRun } from "../runs/trainRun";
+import { TrainingError } from "../train/checkpoint";
+import { TrainingInterrupted } from "../train/train";
 import { checkpointsDir } from "../util/paths";
 import { formatDuration, terminalProgress } from "../util/progress";
 
@@ -233,7 +236,7 @@ async function trainCommand(args: string[]): Promise<number> {
   console.log(`${id}: training on ${backend.description}`);
   const progress = quiet ? undefined : terminalProgress();
   try {
-    const rec = await train(config, {
+    const rec = await trainRun(config, {
       signal: controller.signal,
       onProgress: progress,
       checkpointDir: checkpoint ? undefined : null,

@@ -1,7 +1,18 @@
 // Training configuration: one record with defaults, named presets and validation (the one place for it).
 
 import { BUILTIN_OPS, makeTask, type Task } from "../data/tasks";
-import type { AdamWConfig } from "../train/optim";
+import { rejectUnknownKeys } from "./keys";
+
+/** AdamW's settings, as torch.optim.AdamW, plus global gradient-norm clipping (train/optim.ts runs it). */
+export interface AdamWConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Max global gradient norm; 0 or Infinity disables clipping. */
+  clip: number;
+}
 
 export const PRESETS = ["paper", "quick", "test"] as const;
 
@@ -197,16 +208,6 @@ export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed" | "intervention">
   intervention?: boolean | Partial<InterventionConfig>;
 };
 
-function rejectUnknown(obj: object, known: string[], where: string): void {
-  for (const k of Object.keys(obj)) {
-    if (known.includes(k)) continue;
-    const near = known.find((n) => n.toLowerCase() === k.toLowerCase());
-    throw new Error(
-      `unknown field ${where}.${k}${near ? ` (did you mean ${near}?)` : ""}; known: ${known.join(", ")}`,
-    );
-  }
-}
-
 /** A full, validated config: paper defaults, then the preset, then the overrides. */
 export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   const preset = overrides.preset ?? "paper";
@@ -214,10 +215,10 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
     throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
   const { sed, intervention, ...rest } = overrides;
   // A typo (say `weightdecay`) would otherwise be ignored by training yet still change the run id.
-  rejectUnknown(rest, [...Object.keys(PAPER), "op", "expr", "tasks", "seed", "preset"], "config");
-  if (sed && sed !== true) rejectUnknown(sed, Object.keys(SED_DEFAULTS), "config.sed");
+  rejectUnknownKeys(rest, [...Object.keys(PAPER), "op", "expr", "tasks", "seed", "preset"], "config");
+  if (sed && sed !== true) rejectUnknownKeys(sed, Object.keys(SED_DEFAULTS), "config.sed");
   if (intervention && intervention !== true) {
-    rejectUnknown(intervention, Object.keys(INTERVENTION_DEFAULTS), "config.intervention");
+    rejectUnknownKeys(intervention, Object.keys(INTERVENTION_DEFAULTS), "config.intervention");
   }
   const defined: Partial<TrainConfig> = Object.fromEntries(
     Object.entries(rest).filter(([, v]) => v !== undefined),

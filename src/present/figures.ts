@@ -6,16 +6,30 @@ import {
   type InterventionRow,
   MODE_LABEL,
   MODES,
-  type Mode,
   type SpeedupRow,
 } from "../analysis/interventions";
 import { couplingOf, normalisedCurve } from "../analysis/sed";
-import type { RunRecord } from "../records/records";
-import { SOURCES, type Source } from "../sed/observer";
+import { SOURCES, type Source } from "../records/results";
+import type { RunRecord } from "../records/schema";
 import type { Data, Figure, Layout } from "./nbdisplay";
-
-const TRAIN = "#1f77b4";
-const TEST = "#d62728";
+import {
+  ACC_RANGE,
+  axis,
+  baseLayout,
+  GROK_SYMBOL,
+  grokDot,
+  grokMarker,
+  HEIGHT,
+  INK,
+  legendBelow,
+  MODE_COLORS,
+  opColor,
+  panelGrid,
+  refLine,
+  SOURCE_DASH,
+  stepAxis,
+  TRAIN_TEST,
+} from "./style";
 
 /** Train/test accuracy and train loss against step, with the grok step (test accuracy ≥ 0.5) marked. */
 export function trainingCurves(r: RunRecord, title?: string): Figure {
@@ -29,60 +43,32 @@ export function trainingCurves(r: RunRecord, title?: string): Figure {
         y: r.metrics.map((m) => m.trainAcc),
         name: "train accuracy",
         mode: "lines",
-        line: { color: TRAIN },
+        line: { color: TRAIN_TEST.train },
       },
       {
         x: steps,
         y: r.metrics.map((m) => m.testAcc),
         name: "test accuracy",
         mode: "lines",
-        line: { color: TEST },
+        line: { color: TRAIN_TEST.test },
       },
       {
         x: steps,
         y: r.metrics.map((m) => m.loss),
         name: "train loss",
         mode: "lines",
-        line: { color: "#555", dash: "dot" },
+        line: { color: TRAIN_TEST.loss, dash: "dot" },
         yaxis: "y2",
       },
     ],
-    layout: {
-      title: { text: title ?? `Grokking: ${label}` },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "accuracy" }, range: [0, 1.02], domain: [0.42, 1] },
-      yaxis2: { title: { text: "loss" }, type: "log", domain: [0, 0.34] },
-      shapes:
-        grok === null
-          ? []
-          : [
-              {
-                type: "line",
-                x0: grok,
-                x1: grok,
-                yref: "paper",
-                y0: 0,
-                y1: 1,
-                line: { dash: "dash", color: "#2ca02c" },
-              },
-            ],
-      annotations:
-        grok === null
-          ? []
-          : [
-              {
-                x: grok,
-                yref: "paper",
-                y: 1.02,
-                text: `grok step ${grok}`,
-                showarrow: false,
-                font: { color: "#2ca02c" },
-              },
-            ],
-      legend: { orientation: "h", y: -0.15 },
-      height: 520,
+    layout: baseLayout(title ?? `Grokking: ${label}`, HEIGHT.xl, {
+      xaxis: stepAxis(),
+      yaxis: axis("accuracy", { range: ACC_RANGE, domain: [0.42, 1] }),
+      yaxis2: axis("loss", { type: "log", domain: [0, 0.34] }),
+      ...grokMarker(grok, "accent"),
+      legend: legendBelow(-0.15),
       hovermode: "x unified",
-    },
+    }),
   };
 }
 
@@ -95,23 +81,12 @@ export function testAccuracyOverlay(records: RunRecord[], title = "Test accuracy
       name: `${r.task} ${r.config.preset} seed ${r.config.seed} (frac ${r.config.frac})`,
       mode: "lines" as const,
     })),
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
-      height: 400,
-    },
+    layout: baseLayout(title, HEIGHT.sm, {
+      xaxis: stepAxis(),
+      yaxis: axis("test accuracy", { range: ACC_RANGE }),
+    }),
   };
 }
-
-const OP_COLORS: Record<string, string> = {
-  add: "#1f77b4",
-  sub: "#ff7f0e",
-  mul: "#2ca02c",
-  sq_sum: "#d62728",
-};
-const opColor = (op: string) => OP_COLORS[op] ?? "#9467bd";
-const SOURCE_DASH: Record<Source, "solid" | "dash"> = { gradient: "solid", update: "dash" };
 
 /** Test accuracy of runs of several ops, grok steps marked with dots. */
 export function accuracyByOp(records: RunRecord[], title = "Test accuracy"): Figure {
@@ -134,18 +109,16 @@ export function accuracyByOp(records: RunRecord[], title = "Test accuracy"): Fig
         legendgroup: r.task,
         showlegend: false,
         mode: "markers",
-        marker: { color: opColor(r.task), size: 9, symbol: "circle-open" },
+        marker: grokDot(opColor(r.task)),
       });
     }
   }
   return {
     data,
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
-      height: 450,
-    },
+    layout: baseLayout(title, HEIGHT.lg, {
+      xaxis: stepAxis(),
+      yaxis: axis("test accuracy", { range: ACC_RANGE }),
+    }),
   };
 }
 
@@ -172,37 +145,21 @@ export function spectrumHeatmap(r: RunRecord, source: Source): Figure {
         y: curve.map((p) => p.gapIndex + 0.5),
         name: "spectral gap k* (between σ_k* and σ_k*+1)",
         mode: "lines+markers",
-        line: { color: "white", dash: "dot" },
+        line: { color: INK.white, dash: "dot" },
         customdata: curve.map((p) => p.gapRatio),
         hovertemplate: "step %{x}<br>gap after σ_%{y:.0f}, ratio %{customdata:.2f}<extra></extra>",
       },
     ],
-    layout: {
-      title: { text: `${source}-SED singular values over training: ${r.task}, seed ${r.config.seed}` },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "singular value index j" }, autorange: "reversed" },
-      height: 420,
-      legend: { orientation: "h", y: -0.2 },
-      ...grokLine(r.grokStep),
-    },
-  };
-}
-
-function grokLine(grok: number | null): Partial<Layout> {
-  if (grok === null) return {};
-  return {
-    shapes: [
+    layout: baseLayout(
+      `${source}-SED singular values over training: ${r.task}, seed ${r.config.seed}`,
+      HEIGHT.md,
       {
-        type: "line",
-        x0: grok,
-        x1: grok,
-        yref: "paper",
-        y0: 0,
-        y1: 1,
-        line: { dash: "dash", color: "#888" },
+        xaxis: stepAxis(),
+        yaxis: axis("singular value index j", { autorange: "reversed" }),
+        legend: legendBelow(),
+        ...grokMarker(r.grokStep),
       },
-    ],
-    annotations: [{ x: grok, yref: "paper", y: 1.04, text: `grok ${grok}`, showarrow: false }],
+    ),
   };
 }
 
@@ -221,34 +178,32 @@ export function rkOverTime(r: RunRecord, source: Source): Figure {
     y: curve.map((p) => p.Rbar),
     name: "R̄ (mean)",
     mode: "lines",
-    line: { color: "black", width: 3 },
+    line: { color: INK.black, width: 3 },
   });
   return {
     data,
-    layout: {
-      title: { text: `${source}-SED coupling R_k over training: ${r.task}, seed ${r.config.seed}` },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "R_k = A(v_k) / median A(random)" }, type: "log" },
-      height: 420,
-      ...grokLine(r.grokStep),
-    },
+    layout: baseLayout(
+      `${source}-SED coupling R_k over training: ${r.task}, seed ${r.config.seed}`,
+      HEIGHT.md,
+      {
+        xaxis: stepAxis(),
+        yaxis: axis("R_k = A(v_k) / median A(random)", { type: "log" }),
+        ...grokMarker(r.grokStep),
+      },
+    ),
   };
 }
 
 /** Update- vs gradient-SED R̄ against step / grok step, one panel per op, every seed, log axis. */
 export function updateVsGradient(records: RunRecord[]): Figure {
   const ops = [...new Set(records.map((r) => r.task))];
-  const cols = Math.min(2, ops.length);
-  const rows = Math.ceil(ops.length / cols);
+  const { layout, axesOf, setAxes } = panelGrid(
+    ops.length,
+    "Coupling R̄ to the linear centroids: gradient-SED (solid) vs update-SED (dashed)",
+    { panelHeight: 320, pad: 80 },
+  );
   const data: Data[] = [];
-  const layout: Partial<Layout> = {
-    title: { text: "Coupling R̄ to the linear centroids: gradient-SED (solid) vs update-SED (dashed)" },
-    height: 320 * rows + 80,
-    grid: { rows, columns: cols, pattern: "independent" },
-    annotations: [],
-  };
   ops.forEach((op, i) => {
-    const ax = i === 0 ? "" : String(i + 1);
     for (const r of records.filter((x) => x.task === op)) {
       for (const source of SOURCES) {
         const c = normalisedCurve(r, source);
@@ -259,16 +214,13 @@ export function updateVsGradient(records: RunRecord[]): Figure {
           mode: "lines+markers",
           line: { color: opColor(op), dash: SOURCE_DASH[source] },
           marker: { size: 4 },
-          xaxis: `x${ax}` as "x",
-          yaxis: `y${ax}` as "y",
+          ...axesOf(i),
           showlegend: false,
           hovertemplate: `${op} ${source} seed ${r.config.seed}<br>step/grok %{x:.2f}<br>R̄ %{y:.1f}<extra></extra>`,
         });
       }
     }
-    const l = layout as Record<string, unknown>;
-    l[`xaxis${ax}`] = { title: { text: "step / grok step" } };
-    l[`yaxis${ax}`] = { title: { text: `${op}: R̄` }, type: "log" };
+    setAxes(i, axis("step / grok step"), axis(`${op}: R̄`, { type: "log" }));
   });
   return { data, layout };
 }
@@ -296,12 +248,10 @@ function ablationFigure(
         marker: { symbol: "x", size: 12 },
       },
     ],
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: xTitle }, type: "log" },
-      yaxis: { title: { text: "peak R_1" }, type: "log" },
-      height: 400,
-    },
+    layout: baseLayout(title, HEIGHT.sm, {
+      xaxis: axis(xTitle, { type: "log" }),
+      yaxis: axis("peak R_1", { type: "log" }),
+    }),
   };
 }
 
@@ -333,14 +283,6 @@ export function epsAblationFigure(
 
 // --- Causal interventions (notebook 04) ---
 
-const MODE_COLORS: Record<Mode, string> = {
-  control: "#444",
-  "remove-sed": "#ff7f0e",
-  "keep-sed": "#1f77b4",
-  "remove-random": "#bcbd22",
-  "keep-random": "#17becf",
-};
-
 /** Grok step of every run per mode (one marker per seed), one trace per arm (op, projection, …). */
 export function grokStepsByMode(rows: InterventionRow[], title = "Grok step per intervention mode"): Figure {
   const arms = [...new Set(rows.map(armOf))];
@@ -354,22 +296,19 @@ export function grokStepsByMode(rows: InterventionRow[], title = "Grok step per 
         name: arm,
         mode: "markers" as const,
         type: "scatter" as const,
-        marker: { size: 10, symbol: rs.map((r) => (r.grokStep === null ? "triangle-up-open" : "circle")) },
+        marker: {
+          size: 10,
+          symbol: rs.map((r) => (r.grokStep === null ? GROK_SYMBOL.notGrokked : GROK_SYMBOL.grokked)),
+        },
         hovertemplate: "%{x}<br>grok step %{y}<br>%{text}<extra>%{fullData.name}</extra>",
       };
     }),
-    layout: {
-      title: { text: title },
-      xaxis: {
-        title: { text: "mode" },
-        categoryorder: "array",
-        categoryarray: MODES.map((m) => MODE_LABEL[m]),
-      },
-      yaxis: { title: { text: "grok step (test accuracy ≥ 0.5)" }, rangemode: "tozero" },
+    layout: baseLayout(title, HEIGHT.lg, {
+      xaxis: axis("mode", { categoryorder: "array", categoryarray: MODES.map((m) => MODE_LABEL[m]) }),
+      yaxis: axis("grok step (test accuracy ≥ 0.5)", { rangemode: "tozero" }),
       scattermode: "group",
-      height: 450,
-      legend: { orientation: "h", y: -0.2 },
-    } as Layout,
+      legend: legendBelow(),
+    } as Partial<Layout>),
   };
 }
 
@@ -395,23 +334,19 @@ export function speedupBars(rows: SpeedupRow[], title = "Speed-up of grokking ov
       x: paper.map((r) => MODE_LABEL[r.mode]),
       y: paper.map((r) => r.paperSpeedup),
       text: paper.map((r) => `${r.op}, ${r.projection} projection`),
-      marker: { symbol: "diamond", size: 12, color: "#000" },
+      marker: { symbol: "diamond", size: 12, color: INK.black },
       hovertemplate: "paper %{text}: %{y:.2f}×<extra></extra>",
     });
   }
   return {
     data,
-    layout: {
-      title: { text: title },
+    layout: baseLayout(title, HEIGHT.lg, {
       barmode: "group",
       xaxis: { categoryorder: "array", categoryarray: MODES.map((m) => MODE_LABEL[m]) },
-      yaxis: { title: { text: "control grok step ÷ grok step" } },
-      shapes: [
-        { type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#888" } },
-      ],
-      height: 450,
-      legend: { orientation: "h", y: -0.2 },
-    },
+      yaxis: axis("control grok step ÷ grok step"),
+      shapes: [refLine(1)],
+      legend: legendBelow(),
+    }),
   };
 }
 
@@ -435,12 +370,10 @@ export function accuracyByMode(records: RunRecord[], title = "Test accuracy per 
   }
   return {
     data,
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
-      height: 420,
-    },
+    layout: baseLayout(title, HEIGHT.md, {
+      xaxis: stepAxis(),
+      yaxis: axis("test accuracy", { range: ACC_RANGE }),
+    }),
   };
 }
 
@@ -458,12 +391,10 @@ export function driftFigure(
       mode: "lines" as const,
       line: { color: MODE_COLORS[c.mode], width: 1.5 },
     })),
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "largest principal angle to the step-20 basis (°)" }, range: [0, 90] },
-      height: 420,
-    },
+    layout: baseLayout(title, HEIGHT.md, {
+      xaxis: stepAxis(),
+      yaxis: axis("largest principal angle to the step-20 basis (°)", { range: [0, 90] }),
+    }),
   };
 }
 
@@ -488,29 +419,14 @@ export function rankFigure(
         marker: { size: 10, color: MODE_COLORS["keep-random"] },
       },
     ],
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "rank r of the kept random subspace" }, type: "log" },
-      yaxis: { title: { text: "grok step" }, rangemode: "tozero" },
-      shapes:
-        c === null
-          ? []
-          : [
-              {
-                type: "line",
-                xref: "paper",
-                x0: 0,
-                x1: 1,
-                y0: c,
-                y1: c,
-                line: { dash: "dot", color: "#444" },
-              },
-            ],
+    layout: baseLayout(title, HEIGHT.sm, {
+      xaxis: axis("rank r of the kept random subspace", { type: "log" }),
+      yaxis: axis("grok step", { rangemode: "tozero" }),
+      shapes: c === null ? [] : [refLine(c, MODE_COLORS.control)],
       annotations:
         c === null
           ? []
           : [{ xref: "paper", x: 1, y: c, text: "control (mean)", showarrow: false, yanchor: "bottom" }],
-      height: 400,
-    },
+    }),
   };
 }

@@ -2,16 +2,23 @@
 // accuracy, R̄ of the three SED sources over training, subspace angles and gradient cancellation.
 
 import { angleSeries, cancellationSeries, multitaskCouplingOf } from "../analysis/multitask";
-import type { RunRecord } from "../records/records";
-import { MULTITASK_SOURCES, type MultitaskSource } from "../sed/multitaskObserver";
-import type { Data, Figure, Layout } from "./nbdisplay";
-
-const SOURCE_STYLE: Record<MultitaskSource, { color: string; label: string }> = {
-  perTask: { color: "#d62728", label: "per-task gradient-SED" },
-  aggregate: { color: "#1f77b4", label: "aggregate gradient-SED" },
-  update: { color: "#7f7f7f", label: "update-SED" },
-};
-const SEED_DASH = ["solid", "dash", "dot", "dashdot", "longdash"] as const;
+import { MULTITASK_SOURCES } from "../records/results";
+import type { RunRecord } from "../records/schema";
+import type { Data, Figure } from "./nbdisplay";
+import {
+  ACC_RANGE,
+  axis,
+  baseLayout,
+  grokDot,
+  HEIGHT,
+  legendBelow,
+  MULTITASK_SOURCE_STYLE,
+  panelGrid,
+  refLine,
+  seedColor,
+  seedDash,
+  stepAxis,
+} from "./style";
 
 /** Tasks of the records, in first-seen order. */
 function tasksOf(records: RunRecord[]): string[] {
@@ -20,29 +27,14 @@ function tasksOf(records: RunRecord[]): string[] {
 
 const runLabel = (r: RunRecord) => `seed ${r.config.seed}, c ${r.config.checkpointEvery}`;
 
-/** A grid of panels, one per task, as independent subplots (layout pieces and axis names per panel). */
-function taskGrid(tasks: string[], title: string, height = 300) {
-  const cols = Math.min(2, tasks.length);
-  const rows = Math.ceil(tasks.length / cols);
-  const layout: Partial<Layout> = {
-    title: { text: title },
-    height: height * rows + 100,
-    grid: { rows, columns: cols, pattern: "independent" },
-    legend: { orientation: "h", y: -0.12 },
-  };
-  const axes = tasks.map((_, i) => (i === 0 ? "" : String(i + 1)));
-  const setAxes = (i: number, x: object, y: object) => {
-    const l = layout as Record<string, unknown>;
-    l[`xaxis${axes[i]}`] = x;
-    l[`yaxis${axes[i]}`] = y;
-  };
-  return { layout, axes, setAxes };
-}
+/** One panel per task (the shared panel grid, its legend below). */
+const taskGrid = (tasks: string[], title: string, panelHeight?: number) =>
+  panelGrid(tasks.length, title, { panelHeight, legend: legendBelow(-0.12) });
 
 /** Test (solid) and train (dotted) accuracy of each task, one panel per task, grok steps marked. */
 export function multitaskAccuracy(records: RunRecord[]): Figure {
   const tasks = tasksOf(records);
-  const { layout, axes, setAxes } = taskGrid(
+  const { layout, axesOf, setAxes } = taskGrid(
     tasks,
     "Per-task accuracy (test; dashed: the smaller spacing c; dotted: train; ○ = grok step)",
   );
@@ -50,9 +42,9 @@ export function multitaskAccuracy(records: RunRecord[]): Figure {
   const seeds = [...new Set(records.map((r) => r.config.seed))];
   const spacings = [...new Set(records.map((r) => r.config.checkpointEvery))].sort((a, b) => b - a);
   tasks.forEach((task, i) => {
-    const ax = { xaxis: `x${axes[i]}` as "x", yaxis: `y${axes[i]}` as "y" };
+    const ax = axesOf(i);
     for (const r of records) {
-      const color = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"][seeds.indexOf(r.config.seed) % 5];
+      const color = seedColor(seeds.indexOf(r.config.seed));
       const dash = r.config.checkpointEvery === spacings[0] ? "solid" : "dash";
       const steps = r.metrics.map((m) => m.step);
       const show = i === 0;
@@ -85,12 +77,12 @@ export function multitaskAccuracy(records: RunRecord[]): Figure {
           legendgroup: r.id,
           showlegend: false,
           mode: "markers",
-          marker: { color, size: 9, symbol: "circle-open" },
+          marker: grokDot(color),
           ...ax,
         });
       }
     }
-    setAxes(i, { title: { text: "step" } }, { title: { text: `${task}: accuracy` }, range: [0, 1.02] });
+    setAxes(i, stepAxis(), axis(`${task}: accuracy`, { range: ACC_RANGE }));
   });
   return { data, layout };
 }
@@ -98,19 +90,19 @@ export function multitaskAccuracy(records: RunRecord[]): Figure {
 /** R̄ of the three SED sources over training, one panel per task (log axis), one line per run and source. */
 export function multitaskCouplingOverTime(records: RunRecord[]): Figure {
   const tasks = tasksOf(records);
-  const { layout, axes, setAxes } = taskGrid(
+  const { layout, axesOf, setAxes } = taskGrid(
     tasks,
     "Coupling R̄ to each task's centroids: per-task gradient-SED, aggregate gradient-SED, update-SED",
   );
   const data: Data[] = [];
   const runs = records.map((r) => r.id);
   tasks.forEach((task, i) => {
-    const ax = { xaxis: `x${axes[i]}` as "x", yaxis: `y${axes[i]}` as "y" };
+    const ax = axesOf(i);
     for (const r of records) {
       const c = multitaskCouplingOf(r);
       for (const src of MULTITASK_SOURCES) {
         const curve = c[src][task]?.curve ?? [];
-        const st = SOURCE_STYLE[src];
+        const st = MULTITASK_SOURCE_STYLE[src];
         data.push({
           x: curve.map((p) => p.step),
           y: curve.map((p) => p.Rbar),
@@ -119,13 +111,13 @@ export function multitaskCouplingOverTime(records: RunRecord[]): Figure {
           showlegend: i === 0,
           mode: "lines+markers",
           marker: { size: 4 },
-          line: { color: st.color, dash: SEED_DASH[runs.indexOf(r.id) % SEED_DASH.length] },
+          line: { color: st.color, dash: seedDash(runs.indexOf(r.id)) },
           hovertemplate: `${task} ${st.label} ${runLabel(r)}<br>step %{x}<br>R̄ %{y:.2f}<extra></extra>`,
           ...ax,
         });
       }
     }
-    setAxes(i, { title: { text: "step" } }, { title: { text: `${task}: R̄` }, type: "log" });
+    setAxes(i, stepAxis(), axis(`${task}: R̄`, { type: "log" }));
   });
   return { data, layout };
 }
@@ -136,7 +128,7 @@ export function multitaskCouplingOverTime(records: RunRecord[]): Figure {
  */
 export function subspaceAngles(records: RunRecord[]): Figure {
   const tasks = tasksOf(records);
-  const { layout, axes, setAxes } = taskGrid(
+  const { layout, axesOf, setAxes } = taskGrid(
     tasks,
     "Where the aggregation loses the signal: angle between each task's top-3 gradient subspace and the shared ones",
     280,
@@ -144,7 +136,7 @@ export function subspaceAngles(records: RunRecord[]): Figure {
   const data: Data[] = [];
   const runs = records.map((r) => r.id);
   tasks.forEach((task, i) => {
-    const ax = { xaxis: `x${axes[i]}` as "x", yaxis: `y${axes[i]}` as "y" };
+    const ax = axesOf(i);
     for (const r of records) {
       for (const against of ["aggregate", "update"] as const) {
         const s = angleSeries(r, against);
@@ -157,7 +149,7 @@ export function subspaceAngles(records: RunRecord[]): Figure {
           mode: "lines+markers",
           marker: { size: 4 },
           line: {
-            color: SOURCE_STYLE[against].color,
+            color: MULTITASK_SOURCE_STYLE[against].color,
             dash: against === "aggregate" ? "solid" : "dash",
             width: runs.indexOf(r.id) === 0 ? 2 : 1,
           },
@@ -165,11 +157,7 @@ export function subspaceAngles(records: RunRecord[]): Figure {
         });
       }
     }
-    setAxes(
-      i,
-      { title: { text: "step" } },
-      { title: { text: `${task}: mean principal angle (°)` }, range: [0, 92] },
-    );
+    setAxes(i, stepAxis(), axis(`${task}: mean principal angle (°)`, { range: [0, 92] }));
   });
   return { data, layout };
 }
@@ -184,33 +172,25 @@ export function cancellationFigure(records: RunRecord[]): Figure {
   const orth = 1 / Math.sqrt(nTasks);
   return {
     data,
-    layout: {
-      title: { text: "Gradient cancellation across tasks: ‖Σ_t g_t‖ / Σ_t ‖g_t‖ (attention weights)" },
-      xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "ratio" }, range: [0, 1.02] },
-      height: 400,
-      shapes: [
-        {
-          type: "line",
-          xref: "paper",
-          x0: 0,
-          x1: 1,
-          y0: orth,
-          y1: orth,
-          line: { dash: "dot", color: "#888" },
-        },
-      ],
-      annotations: [
-        {
-          xref: "paper",
-          x: 1,
-          y: orth,
-          xanchor: "right",
-          yanchor: "top",
-          text: `${nTasks} orthogonal gradients of equal norm (${orth.toFixed(2)})`,
-          showarrow: false,
-        },
-      ],
-    },
+    layout: baseLayout(
+      "Gradient cancellation across tasks: ‖Σ_t g_t‖ / Σ_t ‖g_t‖ (attention weights)",
+      HEIGHT.sm,
+      {
+        xaxis: stepAxis(),
+        yaxis: axis("ratio", { range: ACC_RANGE }),
+        shapes: [refLine(orth)],
+        annotations: [
+          {
+            xref: "paper",
+            x: 1,
+            y: orth,
+            xanchor: "right",
+            yanchor: "top",
+            text: `${nTasks} orthogonal gradients of equal norm (${orth.toFixed(2)})`,
+            showarrow: false,
+          },
+        ],
+      },
+    ),
   };
 }

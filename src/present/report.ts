@@ -3,13 +3,21 @@
 // the I/O). Analysis comes from analysis.ts and the paper's numbers from paper.ts; nothing is recomputed here.
 
 import { interventionRows, speedupTable } from "../analysis/interventions";
-import { MULTITASK_SPEC, multitaskConfigs, multitaskPeakRows } from "../analysis/multitask";
+import { multitaskPeakRows } from "../analysis/multitask";
 import { PAPER, PAPER_MULTITASK } from "../analysis/paper";
 import { byOp, meanSd, type PeakRow, peakRows } from "../analysis/sed";
 import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
-import { type RunRecord, runId } from "../records/records";
-import { sedRunConfigs } from "../runs/experiments";
-import { operationConfig, WORKED_EXAMPLES } from "../runs/newops";
+import {
+  INTERVENTION_GRIDS,
+  MULTITASK,
+  multitaskConfigs,
+  SED_MAIN,
+  sedRunConfigs,
+  sweepCommandFor,
+} from "../grids/experiments";
+import { gridRuns } from "../grids/load";
+import { runId } from "../records/records";
+import type { RunRecord } from "../records/schema";
 import { escapeHtml } from "./nbdisplay";
 
 /** A section's headline: our number, the paper's, and a note (e.g. how many runs it rests on). */
@@ -96,7 +104,7 @@ function quickstartHeadline(set: RecordSet, preset: PresetName): Headline {
 
 function updateSedHeadline(set: RecordSet, preset: PresetName): Headline {
   const configs = sedRunConfigs(preset);
-  const rows = peakRows(pick(set, configs, "npx sedlab sweep experiments/sed-main.json"));
+  const rows = peakRows(pick(set, configs, sweepCommandFor(SED_MAIN)));
   const m = meanSd(rows.map((r) => r.updatePeak));
   const paper = groupedPaperText(PAPER.updatePeakText, [...byOp(rows).keys()]);
   return {
@@ -107,7 +115,7 @@ function updateSedHeadline(set: RecordSet, preset: PresetName): Headline {
 
 function gradientSedHeadline(set: RecordSet, preset: PresetName): Headline {
   const configs = sedRunConfigs(preset);
-  const rows = peakRows(pick(set, configs, "npx sedlab sweep experiments/sed-main.json"));
+  const rows = peakRows(pick(set, configs, sweepCommandFor(SED_MAIN)));
   const m = meanSd(rows.map((r) => r.gradientPeak));
   const gains = rows.map((r) => r.gain).filter((g): g is number => g !== null && Number.isFinite(g));
   const [lo, hi] = PAPER.gradientPeakRange;
@@ -124,19 +132,24 @@ function gradientSedHeadline(set: RecordSet, preset: PresetName): Headline {
 }
 
 function interventionsHeadline(set: RecordSet, preset: PresetName): Headline {
-  const hint = "npx sedlab sweep experiments/interventions.json";
+  const hint = sweepCommandFor(INTERVENTION_GRIDS[0]);
   const all = [...set.values()].filter((r) => r.config.preset === preset && r.task === "add");
   // Control comes from the plain runs (as in notebook 04), not from the explicit control runs that check them.
   const iv = all.filter(
     (r) => r.config.intervention?.projection === "gradient" && r.config.intervention.mode !== "control",
   );
-  if (iv.length === 0) throw new MissingRecords(["add_p97_paper_seed42_keep-sed", "…"], hint);
-  const controls = pick(
-    set,
-    sedRunConfigs(preset, { ops: ["add"] }),
-    "npx sedlab sweep experiments/sed-main.json",
-  );
-  const table = speedupTable(interventionRows([...controls, ...iv]));
+  if (iv.length === 0) {
+    const wanted = gridRuns(INTERVENTION_GRIDS[0], { preset }).filter((r) => r.config.op === "add");
+    throw new MissingRecords(
+      wanted.map((r) => r.id),
+      hint,
+    );
+  }
+  const controls = pick(set, sedRunConfigs(preset, { ops: ["add"] }), sweepCommandFor(SED_MAIN));
+  const rows = interventionRows([...controls, ...iv]);
+  const table = speedupTable(rows);
+  // The speed-ups rest on the rank-3, weight-decay-1 runs only (the ablations are other arms).
+  const used = rows.filter((r) => r.mode !== "control" && r.rank === 3 && r.weightDecay === 1).length;
   const sp = (mode: string) => {
     const r = table.find((t) => t.projection === "gradient" && t.mode === mode);
     return r?.speedup ? `${r.speedup.toFixed(2)}×` : "—";
@@ -145,13 +158,13 @@ function interventionsHeadline(set: RecordSet, preset: PresetName): Headline {
   return {
     ours: `add, gradient projection: keep-SED ${sp("keep-sed")}, keep-random ${sp("keep-random")}, remove-SED ${sp("remove-sed")}, remove-random ${sp("remove-random")}`,
     paper: `keep-SED ${paper["keep-sed"].speedup.toFixed(2)}×, keep-random ${paper["keep-random"].speedup.toFixed(2)}×, remove-SED ${paper["remove-sed"].speedup.toFixed(2)}×, remove-random ${paper["remove-random"].speedup.toFixed(2)}×`,
-    note: `speed-up = control's mean grok step ÷ the mode's; ${iv.length} intervention runs on add`,
+    note: `speed-up = control's mean grok step ÷ the mode's, over ${used} intervention runs on add (rank 3, weight decay 1) and ${controls.length} controls`,
   };
 }
 
 function multitaskHeadline(set: RecordSet, preset: PresetName): Headline {
   const configs = multitaskConfigs(preset);
-  const records = pick(set, configs, `npx sedlab sweep ${MULTITASK_SPEC}`);
+  const records = pick(set, configs, sweepCommandFor(MULTITASK));
   const rows = multitaskPeakRows(records);
   const range = (xs: (number | null)[]) => {
     const v = xs.filter((x): x is number => x !== null && Number.isFinite(x));
@@ -175,7 +188,10 @@ function multitaskHeadline(set: RecordSet, preset: PresetName): Headline {
 }
 
 function newOperationsHeadline(set: RecordSet): Headline {
-  const configs = WORKED_EXAMPLES.map((expr) => operationConfig(expr, { preset: "quick" }));
+  // The author's extra operations: the expressions of experiments/new-operations.json (at its quick preset).
+  const configs = gridRuns("new-operations")
+    .map((r) => r.config)
+    .filter((c) => c.expr !== undefined);
   const rows = peakRows(pick(set, configs, "npx sedlab sweep experiments/new-operations.json"));
   return {
     ours: rows

@@ -2,7 +2,7 @@
 import * as dfd from "danfojs-node";
 import { PAPER } from "../analysis/paper";
 import { byOp, formatMeanSd, meanSd, type PeakRow } from "../analysis/sed";
-import type { RunRecord } from "../records/records";
+import type { RunRecord } from "../records/schema";
 
 export interface RunSummaryRow {
   run: string;

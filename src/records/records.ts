@@ -1,6 +1,6 @@
 // Run records: one JSON file per run under data/runs/, the only thing analysis, notebooks and reports read.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import {
   canonicalJson,
@@ -11,60 +11,7 @@ import {
 } from "../config/config";
 import { writeFileAtomic } from "../util/atomic";
 import { runsDir } from "../util/paths";
-
-export const RECORD_SCHEMA = "sedlab.run";
-/** Bump when a change makes old records unreadable; loading then says so instead of misreading them. */
-export const RECORD_VERSION = 1;
-
-export interface MetricPoint {
-  step: number;
-  /** Train loss (multitask: the sum of the tasks' mean cross-entropies, the training objective). */
-  loss: number;
-  /** Accuracies (multitask: the lowest over the tasks). */
-  trainAcc: number;
-  testAcc: number;
-  /** Multitask only: each task's own numbers. */
-  tasks?: Record<string, TaskMetrics>;
-}
-
-export interface TaskMetrics {
-  loss: number;
-  trainAcc: number;
-  testAcc: number;
-}
-
-export interface RunRecord {
-  schema: typeof RECORD_SCHEMA;
-  schemaVersion: number;
-  id: string;
-  config: TrainConfig;
-  /** Task label, e.g. "add" or the normalised expression. */
-  task: string;
-  backend: string;
-  sedlabVersion: string;
-  commit: string;
-  date: string;
-  wallSeconds: number;
-  steps: number;
-  stopReason: "converged" | "maxSteps";
-  metrics: MetricPoint[];
-  /** First eval step with test accuracy ≥ 0.5 (the paper's grokking step; multitask: of every task at once). */
-  grokStep: number | null;
-  firstTest98Step: number | null;
-  final: MetricPoint;
-  /** Multitask only: each task's grok step (its first eval with test accuracy ≥ 0.5) and first ≥ 0.98. */
-  grokSteps?: Record<string, number | null>;
-  firstTest98Steps?: Record<string, number | null>;
-  /** Observers' results (e.g. `coupling`), keyed by observer. */
-  [extra: string]: unknown;
-}
-
-export class RecordError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RecordError";
-  }
-}
+import { RecordError, type RunRecord, validateRecord } from "./schema";
 
 function slug(s: string): string {
   return s
@@ -118,10 +65,30 @@ export function recordPath(id: string, dir = runsDir()): string {
   return join(dir, `${id}.json`);
 }
 
-export function saveRecord(r: RunRecord, dir = runsDir()): string {
+/**
+ * Write a record. A file already at its path that is not a valid record (corrupt, truncated, another schema) is
+ * moved aside to `<id>.json.invalid-<date>` first, never silently overwritten; `log` says so (default stderr).
+ */
+export function saveRecord(
+  r: RunRecord,
+  dir = runsDir(),
+  log: (msg: string) => void = (m) => console.warn(`sedlab: ${m}`),
+): string {
   const path = recordPath(r.id, dir);
+  const before = lookupPath(path);
+  if (before.status === "invalid") {
+    const aside = moveInvalidRecord(path);
+    log(`moved the invalid record ${path} aside to ${aside} before writing the new one (${before.error})`);
+  }
   writeFileAtomic(path, `${JSON.stringify(r, null, 1)}\n`);
   return path;
+}
+
+/** Rename an invalid record to `<file>.invalid-<ISO date>` (kept for inspection; loaders skip it). */
+export function moveInvalidRecord(path: string, now = new Date()): string {
+  const aside = `${path}.invalid-${now.toISOString().replace(/[:.]/g, "-")}`;
+  renameSync(path, aside);
+  return aside;
 }
 
 /** Load and validate a record; errors say which file and what is wrong. */
@@ -144,50 +111,47 @@ export function loadRecord(path: string): RunRecord {
   return obj;
 }
 
-export function validateRecord(obj: unknown, where = "run record"): asserts obj is RunRecord {
-  const fail = (msg: string): never => {
-    throw new RecordError(`${where}: ${msg}`);
-  };
-  if (typeof obj !== "object" || obj === null) fail("not a JSON object");
-  const r = obj as Record<string, unknown>;
-  if (r.schema !== RECORD_SCHEMA) fail(`not a sedlab run record (schema ${JSON.stringify(r.schema)})`);
-  if (r.schemaVersion !== RECORD_VERSION) {
-    fail(
-      `written by an incompatible sedlab version (record schema v${r.schemaVersion}, this sedlab reads v${RECORD_VERSION}); regenerate it`,
-    );
-  }
-  for (const k of ["id", "task", "backend", "commit", "date", "stopReason"]) {
-    if (typeof r[k] !== "string") fail(`field "${k}" missing or not a string`);
-  }
-  for (const k of ["wallSeconds", "steps"]) {
-    if (typeof r[k] !== "number" || !Number.isFinite(r[k])) fail(`field "${k}" missing or not a number`);
-  }
-  if (typeof r.config !== "object" || r.config === null) fail(`field "config" missing`);
-  const c = r.config as Record<string, unknown>;
-  for (const k of ["p", "seed", "d", "layers", "maxSteps", "checkpointEvery"]) {
-    if (typeof c[k] !== "number") fail(`config.${k} missing or not a number`);
-  }
-  if (!Array.isArray(r.metrics) || r.metrics.length === 0) fail(`field "metrics" missing or empty`);
-  for (const m of r.metrics as unknown[]) {
-    const mm = m as Record<string, unknown>;
-    if (!["step", "loss", "trainAcc", "testAcc"].every((k) => typeof mm?.[k] === "number")) {
-      fail("a metrics entry lacks step/loss/trainAcc/testAcc numbers");
-    }
-  }
-  for (const k of ["grokStep", "firstTest98Step"]) {
-    if (r[k] !== null && typeof r[k] !== "number") fail(`field "${k}" must be a number or null`);
+/** What is at a record's path: a valid record, nothing, or a file that fails validation (and why). */
+export type RecordLookup =
+  | { status: "ok"; path: string; record: RunRecord }
+  | { status: "missing"; path: string }
+  | { status: "invalid"; path: string; error: string };
+
+function lookupPath(path: string): RecordLookup {
+  if (!existsSync(path)) return { status: "missing", path };
+  try {
+    return { status: "ok", path, record: loadRecord(path) };
+  } catch (e) {
+    return { status: "invalid", path, error: (e as Error).message };
   }
 }
 
-/** The record for this exact config, if one exists and is valid (invalid ones count as missing). */
-export function findRecord(c: TrainConfig, dir = runsDir()): RunRecord | undefined {
-  const path = recordPath(runId(c), dir);
-  if (!existsSync(path)) return undefined;
-  try {
-    return loadRecord(path);
-  } catch {
-    return undefined;
-  }
+/** The record for this exact config: valid, missing, or invalid with the reason. */
+export function lookupRecord(c: TrainConfig, dir = runsDir()): RecordLookup {
+  return lookupPath(recordPath(runId(c), dir));
+}
+
+/** One line for "not cached" lists: the run id, and the reason when a file is there but invalid. */
+export function lookupLabel(l: RecordLookup, id: string): string {
+  return l.status === "invalid" ? `${id} (invalid: ${l.error})` : id;
+}
+
+/**
+ * The record for this exact config, if one exists and is valid. An invalid one is not used, and never passes
+ * in silence: `onInvalid` hears of it (default: a warning on stderr naming the file and the reason).
+ */
+export function findRecord(
+  c: TrainConfig,
+  dir = runsDir(),
+  onInvalid: (path: string, error: string) => void = warnInvalid,
+): RunRecord | undefined {
+  const l = lookupRecord(c, dir);
+  if (l.status === "invalid") onInvalid(l.path, l.error);
+  return l.status === "ok" ? l.record : undefined;
+}
+
+function warnInvalid(path: string, error: string): void {
+  console.warn(`sedlab: ignoring invalid run record ${path}: ${error}`);
 }
 
 /** Every valid record in a folder, with the files that failed validation listed separately. */

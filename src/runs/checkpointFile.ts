@@ -2,17 +2,13 @@
 // atomically so a run killed at any moment resumes from its last complete checkpoint.
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { Checkpoint, CheckpointStore } from "../train/checkpoint";
 import { writeFileAtomic } from "../util/atomic";
+
+export type { Checkpoint };
 
 const MAGIC = "SEDLABCK";
 const VERSION = 1;
-
-export interface Checkpoint {
-  /** JSON-serialisable state (step, RNG state, metrics, config, …). */
-  header: Record<string, unknown>;
-  /** Named float arrays (parameters, optimizer moments, observer buffers). */
-  arrays: Record<string, Float32Array>;
-}
 
 export function checkpointPath(dir: string, id: string): string {
   return join(dir, `${id}.ckpt`);
@@ -73,4 +69,15 @@ export function loadCheckpoint(path: string): Checkpoint | undefined {
 
 export function removeCheckpoint(path: string): void {
   rmSync(path, { force: true });
+}
+
+/** The loop's checkpoint store for run `id`: the file `<dir>/<id>.ckpt`. */
+export function fileCheckpointStore(dir: string, id: string): CheckpointStore {
+  const path = checkpointPath(dir, id);
+  return {
+    where: path,
+    load: () => loadCheckpoint(path),
+    save: (ck) => saveCheckpoint(path, ck),
+    remove: () => removeCheckpoint(path),
+  };
 }

@@ -2,6 +2,8 @@
 import {
   canonicalJson,
   INTERVENTION_DEFAULTS,
+  INTERVENTION_MODES,
+  type InterventionConfig,
   makeConfig,
   overridesOf,
   PRESETS,
@@ -9,8 +11,20 @@ import {
   type SedConfig,
   type TrainConfig,
 } from "../config/config";
-import { findRecord, type RunRecord, recordPath, runId } from "../records/records";
-import { type Progress, type TrainOptions, train } from "../train/train";
+import {
+  interventionConfigs,
+  MULTITASK,
+  multitaskConfigs,
+  SED_ABLATIONS,
+  sedAblationConditions,
+  sedAblationRun,
+  sedRunConfigs,
+  sweepCommandFor,
+} from "../grids/experiments";
+import { findRecord, lookupLabel, lookupRecord, recordPath, runId } from "../records/records";
+import type { RunRecord } from "../records/schema";
+import type { Progress } from "../util/progress";
+import { type TrainRunOptions, trainRun } from "./trainRun";
 
 /** The preset notebooks run at: `SEDLAB_PRESET` (the test suite sets "test"), else `fallback`. */
 export function notebookPreset(fallback: PresetName = "quick"): PresetName {
@@ -21,7 +35,7 @@ export function notebookPreset(fallback: PresetName = "quick"): PresetName {
   return p as PresetName;
 }
 
-export interface RunOrLoadOptions extends Pick<TrainOptions, "observers" | "signal"> {
+export interface RunOrLoadOptions extends Pick<TrainRunOptions, "observers" | "signal"> {
   onProgress?: (p: Progress) => void;
   /** Retrain even when a valid cached record exists. */
   force?: boolean;
@@ -104,7 +118,7 @@ export async function runOrLoad(
         `(${recordPath(id)}); nothing is trained in cache-only mode. Create it with: ${trainCommandFor(config)}`,
     );
   }
-  const record = await train(config, {
+  const record = await trainRun(config, {
     observers: opts.observers,
     signal: opts.signal,
     onProgress: opts.onProgress,
@@ -126,21 +140,19 @@ export async function recordsFor(
   const missing: string[] = [];
   for (const config of configs) {
     if (opts.cacheOnly) {
-      const rec = findRecord(config);
-      if (rec) records.push(rec);
-      else missing.push(runId(config));
+      // An invalid file is listed with its reason, beside the ones not made yet.
+      const l = lookupRecord(config);
+      if (l.status === "ok") records.push(l.record);
+      else missing.push(lookupLabel(l, runId(config)));
     } else records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
   }
   return { records, missing };
 }
 
-export const SINGLE_TASK_OPS = ["add", "sub", "mul", "sq_sum"] as const;
-export const PAPER_SEEDS = [42, 137, 2024] as const;
-
 /**
- * Records of runs with SED diagnostics for ops × seeds. At the paper preset they come from the cache only
- * (12 runs took about 50 minutes on two cores here: `npx sedlab sweep experiments/sed-main.json`) and `missing` lists
- * what is not there yet; at the quick and test presets missing runs are trained here.
+ * Records of runs with SED diagnostics for ops × seeds (experiments/sed-main.json). At the paper preset they come
+ * from the cache only (`missing` lists what is not there yet: `npx sedlab sweep experiments/sed-main.json` makes
+ * them); at the quick and test presets missing runs are trained here.
  */
 export async function sedRuns(
   preset: PresetName,
@@ -157,38 +169,78 @@ export async function sedRuns(
   });
 }
 
-/** The configs `sedRuns` reads: ops × seeds (default: the four ops; seeds 42, 137, 2024 at paper, else 42). */
-export function sedRunConfigs(
-  preset: PresetName,
-  opts: { ops?: readonly string[]; seeds?: readonly number[]; sed?: Partial<SedConfig> } = {},
-): TrainConfig[] {
-  const ops = opts.ops ?? SINGLE_TASK_OPS;
-  const seeds = opts.seeds ?? (preset === "paper" ? PAPER_SEEDS : [42]);
-  return ops.flatMap((op) => seeds.map((seed) => makeConfig({ preset, op, seed, sed: opts.sed ?? true })));
-}
-
-/** The single-task ablations (add, seed 42), as named SED overrides; the same as experiments/sed-ablations.json. */
-export function sedAblationConditions(preset: PresetName): Record<string, Partial<SedConfig>> {
-  return {
-    windows: { windows: preset === "test" ? [1, 2, 4] : [1, 2, 5, 10, 20, 40] },
-    "eps0.001": { epsRel: 0.001 },
-    "eps0.05": { epsRel: 0.05 },
-    "full-centroid": { centroid: "full" },
-    "leading-window": { windowMode: "leading" },
-  };
-}
-
-/** Ablation records by condition name (cache only at the paper preset, trained otherwise). */
+/** Ablation records by condition name (experiments/sed-ablations.json; cache only at the paper preset). */
 export async function sedAblations(
   preset: PresetName,
   onProgress?: (p: Progress) => void,
-): Promise<{ records: Record<string, RunRecord>; missing: string[] }> {
+): Promise<{ records: Record<string, RunRecord>; missing: string[]; command: string }> {
   const records: Record<string, RunRecord> = {};
   const missing: string[] = [];
+  const { op, seed } = sedAblationRun();
   for (const [name, sed] of Object.entries(sedAblationConditions(preset))) {
-    const { records: rs, missing: m } = await sedRuns(preset, { ops: ["add"], seeds: [42], sed, onProgress });
+    const { records: rs, missing: m } = await sedRuns(preset, { ops: [op], seeds: [seed], sed, onProgress });
     if (rs[0]) records[name] = rs[0];
     missing.push(...m.map((id) => `${id} [${name}]`));
   }
-  return { records, missing };
+  return { records, missing, command: sweepCommandFor(SED_ABLATIONS) };
+}
+
+/**
+ * The multitask records (experiments/multitask.json). At the paper preset from the cache only (`missing` lists
+ * the runs not there yet; `command` makes them); at the quick and test presets missing runs are trained here.
+ */
+export async function multitaskRuns(
+  preset: PresetName,
+  opts: {
+    seeds?: readonly number[];
+    spacings?: readonly number[];
+    onProgress?: (p: Progress) => void;
+  } = {},
+): Promise<{ records: RunRecord[]; missing: string[]; command: string }> {
+  const { records, missing } = await recordsFor(multitaskConfigs(preset, opts), {
+    cacheOnly: preset === "paper",
+    onProgress: opts.onProgress,
+  });
+  return { records, missing, command: sweepCommandFor(MULTITASK) };
+}
+
+/**
+ * Intervention records. At the paper preset, from the cache only (`missing` lists the rest): every run of the
+ * intervention grids in experiments/, and as control (mode A) the plain runs of the same ops and seeds — the SED
+ * runs of notebooks 01–02, whose diagnostics never change training. A control hook changes nothing either, so a
+ * control run would repeat them step for step (`controlCheck` shows it for the explicit control runs we made).
+ * At the quick and test presets: the five modes with gradient projection and the four with update projection,
+ * on add with seed 42, trained here when not cached.
+ */
+export async function interventionRuns(
+  preset: PresetName,
+  opts: { onProgress?: (p: Progress) => void } = {},
+): Promise<{ records: RunRecord[]; missing: string[]; explicitControls: RunRecord[] }> {
+  if (preset === "paper") {
+    const { controls, runs } = interventionConfigs();
+    const got = await recordsFor([...controls, ...runs], { cacheOnly: true });
+    return { ...got, explicitControls: explicitControlRecords(preset) };
+  }
+  const modes: { mode: InterventionConfig["mode"]; projection: "gradient" | "update" }[] = [
+    ...INTERVENTION_MODES.map((mode) => ({ mode, projection: "gradient" as const })),
+    ...INTERVENTION_MODES.filter((m) => m !== "control").map((mode) => ({
+      mode,
+      projection: "update" as const,
+    })),
+  ];
+  const configs = modes.map((m) => makeConfig({ preset, op: "add", seed: 42, intervention: m }));
+  const got = await recordsFor(configs, { cacheOnly: false, onProgress: opts.onProgress });
+  return { ...got, explicitControls: [] };
+}
+
+/** The explicit control runs (mode control: the hook installed, changing nothing) that are cached. */
+function explicitControlRecords(preset: PresetName): RunRecord[] {
+  const out: RunRecord[] = [];
+  for (const seed of [42, 137, 2024]) {
+    for (const op of ["add", "sub", "mul", "sq_sum"]) {
+      const r = findRecord(makeConfig({ preset, op, seed, intervention: { mode: "control" } }));
+      if (r) out.push(r);
+    }
+  }
+  return out;
 }

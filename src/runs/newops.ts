@@ -3,11 +3,12 @@
 import { join } from "node:path";
 import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
 import { makeTask, TaskError } from "../data/tasks";
-import type { RunRecord } from "../records/records";
-import type { Progress } from "../train/train";
+import { loadSpec } from "../grids/load";
+import { expandSpec } from "../grids/spec";
+import type { RunRecord } from "../records/schema";
 import { repoRoot } from "../util/paths";
+import type { Progress } from "../util/progress";
 import { recordsFor, runOrLoad } from "./experiments";
-import { expandSpec, loadSpec } from "./sweep";
 
 /** The spec behind the cached comparison runs: the built-ins and the author's two extra operations. */
 export const NEW_OPERATIONS_SPEC = "new-operations";

@@ -4,10 +4,12 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadRecord, RecordError, recordPath } from "../records/records";
+import { loadSpec } from "../grids/load";
+import { expandRuns, SpecError, type SweepSpec } from "../grids/spec";
+import { loadRecord, recordPath } from "../records/records";
+import { RecordError } from "../records/schema";
 import { checkpointsDir, repoRoot, runsDir } from "../util/paths";
 import { checkpointPath, loadCheckpoint } from "./checkpointFile";
-import { expandRuns, loadSpec, SpecError, type SweepSpec } from "./sweep";
 
 // ---------------------------------------------------------------------------------------------------------
 // The job script.

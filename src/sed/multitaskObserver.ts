@@ -7,86 +7,47 @@
 // end) it takes the top-K basis of each window — update and aggregate (one each), per task (one per task) — and
 // measures R_k for each task with that task's centroids (its head's correct-class logit): update-SED and
 // aggregate gradient-SED against every task, per-task gradient-SED against its own task; plus the principal
-// angles between each task's subspace and the aggregate and update ones. Same definitions as sedObserver.
+// angles between each task's subspace and the aggregate and update ones. Same definitions as sedObserver, on the same SED recorder (recorder.ts).
 
 import type { SedConfig } from "../config/config";
 import { labelsOf, samplePairs } from "../data/tasks";
 import { disposeEngineBatch, type EngineBatch, engineBatch, engineLossAndGrad } from "../model/engine";
 import { groupRange, type Layout } from "../model/params";
-import type { TrainObserver } from "../train/train";
+import {
+  type AnglePoint,
+  type CancellationPoint,
+  MULTITASK_SOURCES,
+  type MultitaskCouplingRecord,
+  type MultitaskSource,
+} from "../records/results";
+import type { TrainObserver } from "../train/observer";
 import { norm, principalAngles } from "../util/linalg";
-import { Rng, type RngState } from "../util/rng";
+import { Rng } from "../util/rng";
 import { type CentroidKind, disposeProbes, makeProbes, type Probes } from "./centroids";
 import { couplingHeads } from "./coupling";
-import { type CurvePoint, type SourceSummary, summarise, unitGaussians } from "./observer";
-import { type RollingSvd, RowWindow, spectralGap } from "./rollingSvd";
-
-export const MULTITASK_SOURCES = ["update", "aggregate", "perTask"] as const;
-export type MultitaskSource = (typeof MULTITASK_SOURCES)[number];
-
-/** Principal angles in degrees (ascending), at one measurement. */
-export interface AnglePoint {
-  step: number;
-  /** Per task: between its per-task gradient-SED subspace and the aggregate gradient-SED subspace. */
-  aggregate: Record<string, number[]>;
-  /** Per task: between its per-task gradient-SED subspace and the update-SED subspace. */
-  update: Record<string, number[]>;
-  /** Between the aggregate gradient-SED and the update-SED subspaces. */
-  aggregateUpdate: number[];
-}
-
-/** At one checkpoint: how much the tasks' attention gradients cancel when summed. */
-export interface CancellationPoint {
-  step: number;
-  /** ‖Σ_t g_t‖ / Σ_t ‖g_t‖: 1 when the tasks' gradients point the same way, near 0 when they cancel. */
-  ratio: number;
-  /** ‖g_t‖ per task. */
-  norms: Record<string, number>;
-  /** ‖Σ_t g_t‖. */
-  aggregateNorm: number;
-}
-
-/** `coupling` field of a multitask run record: per source, per task. */
-export interface MultitaskCouplingRecord {
-  tasks: string[];
-  /** One basis from the joint update rows; R_k against each task's centroids. */
-  update: Record<string, SourceSummary>;
-  /** One basis from the summed-loss gradient rows; R_k against each task's centroids. */
-  aggregate: Record<string, SourceSummary>;
-  /** Each task's own gradient rows and basis; R_k against its own centroids. */
-  perTask: Record<string, SourceSummary>;
-  angles: AnglePoint[];
-  cancellation: CancellationPoint[];
-}
+import { type RecorderState, SedRecorder } from "./recorder";
+import type { RollingSvd } from "./rollingSvd";
 
 const DEG = 180 / Math.PI;
 const degrees = (rad: number[]) => rad.map((x) => x * DEG);
 
 /** Per-source windows of the observer: update, aggregate, then one per task. */
 const windowKeys = (tasks: readonly string[]) => ["update", "aggregate", ...tasks.map((t) => `perTask.${t}`)];
+/** The recorder's curve of one source measured against one task's centroids. */
+const curveKey = (src: MultitaskSource, task: string) => `${src}.${task}`;
 
 /** The observer for multitask runs (`config.tasks` and `config.sed`); its result lands in `record.coupling`. */
 export function multitaskSedObserver(): TrainObserver {
   let cfg: SedConfig;
   let layout: Layout;
   let tasks: string[];
-  let every: number;
   let attn: { start: number; end: number };
   let probes: Probes | undefined;
   let gradBatches: EngineBatch[] = [];
-  let randomRng: Rng;
-  let prevAttn: Float32Array | undefined;
-  let windows: Record<string, RowWindow>;
-  let curves: Record<MultitaskSource, Record<string, CurvePoint[]>>;
+  let rec: SedRecorder;
   let angles: AnglePoint[] = [];
   let cancellation: CancellationPoint[] = [];
   let grad: Float32Array;
-  let lastMeasured = -1;
-
-  const emptyCurves = () =>
-    Object.fromEntries(
-      MULTITASK_SOURCES.map((s) => [s, Object.fromEntries(tasks.map((t) => [t, [] as CurvePoint[]]))]),
-    ) as Record<MultitaskSource, Record<string, CurvePoint[]>>;
 
   /** Task t's attention gradient row on its own batch (a copy). */
   const taskGradient = (theta: Float32Array, t: number): Float32Array => {
@@ -98,34 +59,22 @@ export function multitaskSedObserver(): TrainObserver {
     if (!probes) throw new Error("multitask sed observer used before setup");
     const svd: Record<string, RollingSvd> = {};
     for (const key of windowKeys(tasks))
-      svd[key] = windows[key].svd(cfg.k, { last: cfg.window, center: cfg.center });
+      svd[key] = rec.windows[key].svd(cfg.k, { last: cfg.window, center: cfg.center });
     const perTask = (t: string) => svd[`perTask.${t}`];
     const bases: Record<number, Record<string, Float32Array[]>> = {};
     tasks.forEach((t, h) => {
       bases[h] = { update: svd.update.basis, aggregate: svd.aggregate.basis, perTask: perTask(t).basis };
     });
-    const c = couplingHeads(
-      layout,
-      theta,
-      probes,
-      bases,
-      unitGaussians(randomRng, cfg.randomDirs, attn.end - attn.start),
-      { kind: cfg.centroid as CentroidKind, epsRel: cfg.epsRel },
-    );
+    const c = couplingHeads(layout, theta, probes, bases, rec.randomDirections(), {
+      kind: cfg.centroid as CentroidKind,
+      epsRel: cfg.epsRel,
+    });
     tasks.forEach((t, h) => {
       for (const src of MULTITASK_SOURCES) {
         const r = c[h].bases[src];
         const sigma = (src === "perTask" ? perTask(t) : svd[src]).sigma;
-        const gap = spectralGap(sigma);
-        curves[src][t].push({
-          step,
-          windowStart: step - (cfg.window - 1) * every,
-          windowEnd: step,
-          R: r.R,
-          Rbar: r.Rbar,
-          sigma,
-          gapIndex: gap.index,
-          gapRatio: gap.ratio,
+        rec.record(curveKey(src, t), step, step, cfg.window, sigma, {
+          ...r,
           medianRandom: c[h].medianRandom,
           eps: c[h].eps,
         });
@@ -141,7 +90,6 @@ export function multitaskSedObserver(): TrainObserver {
       ),
       aggregateUpdate: degrees(principalAngles(svd.aggregate.basis, svd.update.basis)),
     });
-    lastMeasured = step;
   };
 
   return {
@@ -154,7 +102,6 @@ export function multitaskSedObserver(): TrainObserver {
         throw new Error("multitask SED diagnostics support the trailing window only, without extra windows");
       layout = l;
       tasks = [...config.tasks];
-      every = config.checkpointEvery;
       attn = groupRange(l, "attn");
       grad = new Float32Array(l.size);
       // Own streams: the diagnostics never change the training run's randomness.
@@ -166,29 +113,27 @@ export function multitaskSedObserver(): TrainObserver {
       // One probe set (the tasks share their pairs); each task's centroids use its own labels and head.
       const pairs = samplePairs(dataset.tasks[0], cfg.probes, root.fork("probes"));
       probes = makeProbes(pairs, config.p, labelsOf(dataset.tasks, pairs.a, pairs.b));
-      randomRng = root.fork("random");
       const P = attn.end - attn.start;
-      windows = Object.fromEntries(windowKeys(tasks).map((k) => [k, new RowWindow(cfg.window, P)]));
-      curves = emptyCurves();
+      rec = new SedRecorder(
+        cfg,
+        config.checkpointEvery,
+        windowKeys(tasks),
+        cfg.window,
+        P,
+        root.fork("random"),
+      );
     },
     onEval(ctx) {
       const theta = ctx.theta;
-      const now = theta.subarray(attn.start, attn.end);
-      if (!prevAttn) {
-        prevAttn = now.slice();
-        return;
-      }
-      const u = new Float32Array(now.length);
-      for (let i = 0; i < u.length; i++) u[i] = now[i] - prevAttn[i];
-      prevAttn.set(now);
-      windows.update.push(u);
+      const u = rec.updateRow(theta.subarray(attn.start, attn.end));
+      if (!u) return;
       const g = tasks.map((_, t) => taskGradient(theta, t));
       const sum = new Float64Array(u.length);
       for (const gt of g) for (let i = 0; i < gt.length; i++) sum[i] += gt[i];
       const agg = Float32Array.from(sum);
-      windows.aggregate.push(agg);
+      rec.windows.aggregate.push(agg);
       tasks.forEach((t, i) => {
-        windows[`perTask.${t}`].push(g[i]);
+        rec.windows[`perTask.${t}`].push(g[i]);
       });
       const norms = g.map((gt) => norm(gt));
       const aggregateNorm = norm(agg);
@@ -199,10 +144,10 @@ export function multitaskSedObserver(): TrainObserver {
         norms: Object.fromEntries(tasks.map((t, i) => [t, norms[i]])),
         aggregateNorm,
       });
-      if (ctx.step % cfg.measureEvery === 0 && windows.update.size >= cfg.window) measure(ctx.step, theta);
+      if (rec.due(ctx.step)) measure(ctx.step, theta);
     },
     finish(ctx) {
-      if (ctx.step !== lastMeasured && windows.update.size >= cfg.window) measure(ctx.step, ctx.theta);
+      if (rec.finalDue(ctx.step)) measure(ctx.step, ctx.theta);
     },
     dispose() {
       if (probes) disposeProbes(probes);
@@ -211,41 +156,21 @@ export function multitaskSedObserver(): TrainObserver {
       gradBatches = [];
     },
     state() {
-      const arrays: Record<string, Float32Array> = {};
-      const wjson: Record<string, unknown> = {};
-      for (const k of windowKeys(tasks)) {
-        const s = windows[k].state();
-        arrays[`${k}.rows`] = s.arrays.rows;
-        wjson[k] = s.json;
-      }
-      if (prevAttn) arrays.prevAttn = prevAttn;
-      return {
-        json: { windows: wjson, curves, angles, cancellation, random: randomRng.state(), lastMeasured },
-        arrays,
-      };
+      const s = rec.state();
+      return { json: { ...s.json, angles, cancellation }, arrays: s.arrays };
     },
     restore(s) {
-      const j = s.json as {
-        windows: Record<string, ReturnType<RowWindow["state"]>["json"]>;
-        curves: Record<MultitaskSource, Record<string, CurvePoint[]>>;
-        angles: AnglePoint[];
-        cancellation: CancellationPoint[];
-        random: RngState;
-        lastMeasured: number;
-      };
+      const j = s.json as
+        | (RecorderState["json"] & { angles: AnglePoint[]; cancellation: CancellationPoint[] })
+        | undefined;
       if (!j) return;
-      for (const k of windowKeys(tasks))
-        windows[k].restore({ json: j.windows[k], arrays: { rows: s.arrays[`${k}.rows`] } });
-      prevAttn = s.arrays.prevAttn?.slice();
-      curves = j.curves;
+      rec.restore(j, s.arrays);
       angles = j.angles;
       cancellation = j.cancellation;
-      randomRng = Rng.fromState(j.random);
-      lastMeasured = j.lastMeasured;
     },
     result(): MultitaskCouplingRecord {
       const per = (src: MultitaskSource) =>
-        Object.fromEntries(tasks.map((t) => [t, summarise(curves[src][t] ?? [])]));
+        Object.fromEntries(tasks.map((t) => [t, rec.summary(curveKey(src, t))]));
       return {
         tasks,
         update: per("update"),

@@ -1,17 +1,10 @@
 // AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias-corrected moments), with global gradient-norm
 // clipping as torch.nn.utils.clip_grad_norm_. It runs over the flat parameter vector in plain JavaScript: a
 // handful of flops per parameter, ~1 ms for the paper's model, and it makes moments trivial to checkpoint.
+import type { AdamWConfig } from "../config/config";
 import { groupRange, type Layout, type Range } from "../model/params";
 
-export interface AdamWConfig {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Max global gradient norm; 0 or Infinity disables clipping. */
-  clip: number;
-}
+export type { AdamWConfig };
 
 export interface AdamWState {
   step: number;

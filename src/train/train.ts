@@ -1,96 +1,52 @@
-// The training loop, top to bottom: config → data → steps (observers watch) → evals → run record.
-import * as tf from "@tensorflow/tfjs";
-import { canonicalJson, type TrainConfig, validateConfig } from "../config/config";
-import { type Dataset, makeDataset, makeMultitaskDataset } from "../data/tasks";
-import { interventionObserver } from "../intervention/intervention";
+// The training loop, top to bottom: config → data → steps (observers watch) → evals → run record. It runs
+// anywhere tfjs does: the caller hands it the observers, where checkpoints go and which code is running
+// (runs/trainRun.ts does that for Node: files, git, the chosen backend).
+import { type TrainConfig, validateConfig } from "../config/config";
+import { makeDataset, makeMultitaskDataset } from "../data/tasks";
+import { disposeEngineBatch, engineBatch, engineLossAndGrad } from "../model/engine";
+import { initTheta, makeLayout } from "../model/params";
 import {
-  disposeEngineBatch,
-  disposeWeights,
-  type EngineBatch,
-  type EngineWeights,
-  engineBatch,
-  engineLogitsHeads,
-  engineLossAndGrad,
-  engineWeights,
-} from "../model/engine";
-import { initTheta, type Layout, makeLayout } from "../model/params";
-import {
+  grokStepOf,
   type MetricPoint,
   RECORD_SCHEMA,
   RECORD_VERSION,
   type RunRecord,
-  runId,
-  saveRecord,
-} from "../records/records";
-import { initBackend } from "../runs/backend";
-import { checkpointPath, loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../runs/checkpointFile";
-import { multitaskSedObserver } from "../sed/multitaskObserver";
-import { sedObserver } from "../sed/observer";
-import { checkpointsDir, packageVersion } from "../util/paths";
-import { gitCommit } from "../util/provenance";
-import { Rng, type RngState } from "../util/rng";
-import { adamwStep, newAdamWState, type StepHooks } from "./optim";
+  type Segment,
+  taskGrokStepOf,
+} from "../records/schema";
+import type { Progress } from "../util/progress";
+import { Rng } from "../util/rng";
+import { type CheckpointStore, checkpointOf, type LoopState, resumeFrom, TrainingError } from "./checkpoint";
+import { makeEvaluator } from "./evaluate";
+import { mergeHooks, type StepContext, type TrainObserver } from "./observer";
+import { adamwStep, newAdamWState } from "./optim";
 
-export interface StepContext {
-  step: number;
-  layout: Layout;
-  /** Parameters after this step's update (live: copy what you keep). */
-  theta: Float32Array;
-  loss: number;
-}
+export { TrainingError } from "./checkpoint";
 
-export interface EvalContext extends StepContext {
-  metrics: MetricPoint;
-}
-
-/** Observers watch training (SED windows, diagnostics); they never change it except through `hooks`. */
-export interface TrainObserver {
-  /** Key of this observer's state in checkpoints and of its result in the run record. */
-  name: string;
-  /** Called once before the first step with the run's setup (also on resume, before `restore`). */
-  setup?(ctx: { config: TrainConfig; layout: Layout; dataset: Dataset }): void;
-  hooks?: StepHooks;
-  onStep?(ctx: StepContext): void;
-  onEval?(ctx: EvalContext): void;
-  /** Called once after the last step. */
-  finish?(ctx: StepContext): void;
-  state?(): { json?: unknown; arrays?: Record<string, Float32Array> };
-  restore?(s: { json?: unknown; arrays: Record<string, Float32Array> }): void;
-  result?(): unknown;
-  /** Frees what `setup` allocated (tensors); called once when training ends, however it ends. */
-  dispose?(): void;
-}
-
-export interface Progress {
-  step: number;
-  maxSteps: number;
-  loss: number;
-  trainAcc: number;
-  testAcc: number;
-  grokStep: number | null;
-  elapsedSeconds: number;
-  /** Seconds to maxSteps at the current rate (an upper bound: runs stop early once they converge). */
-  etaSeconds: number;
+/** Which run this is and which code trains it: stamped on checkpoints (segments) and the record. */
+export interface RunEnv {
+  id: string;
+  backend: string;
+  sedlabVersion: string;
+  /** The code's commit, asked when a segment starts and when the record is written. */
+  commit(): string;
 }
 
 export interface TrainOptions {
-  observers?: TrainObserver[];
+  env: RunEnv;
+  /** Who watches the run; the caller decides (runs/observers.ts picks them from the config). */
+  observers?: readonly TrainObserver[];
   onProgress?: (p: Progress) => void;
   /** Aborting saves a checkpoint (when enabled) and rejects with TrainingInterrupted. */
   signal?: AbortSignal;
-  /** Folder for resumable checkpoints; null disables them. Default: checkpoints/. */
-  checkpointDir?: string | null;
-  /** Folder to save the run record in; null: do not save. Default: data/runs. */
-  recordDir?: string | null;
+  /** This run's checkpoint; null: none (an interrupted run's progress is lost). */
+  checkpoints?: CheckpointStore | null;
   /** Stop (as if interrupted, after checkpointing) once this step is reached; for tests of resumption. */
   stopAtStep?: number;
-}
-
-export class TrainingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TrainingError";
-  }
+  /** Where warnings go (a resume across commits or backends); default stderr. */
+  warn?: (msg: string) => void;
+  /** Keeps the finished record (runs/trainRun.ts writes it to data/runs); called before the checkpoint goes. */
+  saveRecord?: (r: RunRecord) => void;
 }
 
 export class TrainingInterrupted extends Error {
@@ -107,307 +63,189 @@ export class TrainingInterrupted extends Error {
   }
 }
 
-/** Eval inputs for one split, in chunks, built once per run; `ys`: each head's labels. */
-interface EvalSet {
-  chunks: { bt: EngineBatch; ys: Int32Array[] }[];
-  n: number;
-}
-
-const EVAL_CHUNK = 2048;
-
-function makeEvalSet(a: Int32Array, b: Int32Array, ys: Int32Array[], p: number): EvalSet {
-  const chunks: EvalSet["chunks"] = [];
-  for (let s = 0; s < a.length; s += EVAL_CHUNK) {
-    const e = Math.min(s + EVAL_CHUNK, a.length);
-    const yc = ys.map((y) => y.slice(s, e));
-    chunks.push({
-      bt: engineBatch(a.slice(s, e), b.slice(s, e), yc, p, { withGradInputs: false }),
-      ys: yc,
-    });
-  }
-  return { chunks, n: a.length };
-}
-
-/** Accuracy and mean cross-entropy of each head on a split (forward only, no tape). */
-function evaluate(w: EngineWeights, layout: Layout, set: EvalSet): { acc: number; loss: number }[] {
-  const nH = layout.heads.length;
-  const correct = new Array<number>(nH).fill(0);
-  const lossSum = new Array<number>(nH).fill(0);
-  for (const { bt, ys } of set.chunks) {
-    // Tensors out of the tidy, read after it (tidy would walk a returned typed array element by element).
-    const out = tf.tidy(() =>
-      engineLogitsHeads(w, layout, bt).map((logits, h) => ({
-        pred: tf.argMax(logits, 1),
-        nll: tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHots[h]))),
-      })),
-    );
-    out.forEach(({ pred, nll }, h) => {
-      const p = pred.dataSync();
-      const y = ys[h];
-      for (let i = 0; i < y.length; i++) if (p[i] === y[i]) correct[h]++;
-      lossSum[h] += nll.dataSync()[0];
-    });
-    tf.dispose(out.flatMap((o) => [o.pred, o.nll]));
-  }
-  return correct.map((c, h) => ({ acc: c / set.n, loss: lossSum[h] / set.n }));
-}
-
-export function grokStepOf(metrics: MetricPoint[], threshold = 0.5): number | null {
-  return metrics.find((m) => m.testAcc >= threshold)?.step ?? null;
-}
-
-/** A multitask run's grok step of one task (its first eval with test accuracy ≥ threshold). */
-export function taskGrokStepOf(metrics: MetricPoint[], task: string, threshold = 0.5): number | null {
-  return metrics.find((m) => (m.tasks?.[task]?.testAcc ?? -1) >= threshold)?.step ?? null;
-}
-
 /**
- * Train one run and return its record (also saved unless `recordDir` is null). Resumes from a checkpoint of
- * the same config when one exists; the resumed run ends with the same record as an uninterrupted one.
+ * Train one run and return its record. Resumes from the checkpoint in `opts.checkpoints` when there is one;
+ * the resumed run ends with the same record as an uninterrupted one (on the same code and backend).
  */
-export async function train(config: TrainConfig, opts: TrainOptions = {}): Promise<RunRecord> {
-  const backend = await initBackend();
+export async function train(config: TrainConfig, opts: TrainOptions): Promise<RunRecord> {
+  const { env } = opts;
   const tasks = validateConfig(config);
-  const id = runId(config);
   // A multitask run (config.tasks) is the same loop with one head and one label set per task.
   const multi = config.tasks !== undefined;
+  const taskNames = multi ? (config.tasks as string[]) : [tasks[0].name];
   const dataset = multi
     ? makeMultitaskDataset(tasks, config.frac, config.seed)
     : makeDataset(tasks[0], config.frac, config.seed);
-  const layout = makeLayout(
-    {
-      p: config.p,
-      d: config.d,
-      nHeads: config.nHeads,
-      dff: config.dff,
-      layers: config.layers,
-    },
-    config.tasks,
-  );
-  const taskNames = multi ? (config.tasks as string[]) : [tasks[0].name];
-  // The config decides the diagnostics, so a record always says what was measured.
-  const observers = [
-    ...(config.sed ? [multi ? multitaskSedObserver() : sedObserver()] : []),
-    ...(config.intervention ? [interventionObserver()] : []),
-    ...(opts.observers ?? []),
-  ];
-  const ckDir = opts.checkpointDir === undefined ? checkpointsDir() : opts.checkpointDir;
-  const ckPath = ckDir ? checkpointPath(ckDir, id) : null;
-
-  // Independent streams, so e.g. changing the batch size does not change the initial weights.
-  const root = new Rng(config.seed);
-  let theta = initTheta(layout, root.fork("init"), config.copyLayerInit);
-  let batchRng = root.fork("batch");
-  let opt = newAdamWState(layout.size);
-  let metrics: MetricPoint[] = [];
-  let step = 0;
-  let priorSeconds = 0;
-  /** Per task: evals with test accuracy ≥ 0.98 so far. */
-  let evals98 = taskNames.map(() => 0);
-  const taskTestAcc = (m: MetricPoint, t: number) =>
-    multi ? (m.tasks?.[taskNames[t]]?.testAcc ?? 0) : m.testAcc;
-  const count98 = (m: MetricPoint) => {
-    evals98 = evals98.map((n, t) => n + (taskTestAcc(m, t) >= 0.98 ? 1 : 0));
-  };
-  const converged = () => evals98.every((n) => n >= config.stopAfterEvals);
+  const { p, d, nHeads, dff, layers } = config;
+  const layout = makeLayout({ p, d, nHeads, dff, layers }, config.tasks);
+  const observers = opts.observers ?? [];
+  const store = opts.checkpoints ?? null;
+  const segmentNow = (): Omit<Segment, "fromStep"> => ({
+    commit: env.commit(),
+    backend: env.backend,
+    sedlabVersion: env.sedlabVersion,
+  });
 
   for (const o of observers) o.setup?.({ config, layout, dataset });
-
-  const ck = ckPath ? loadCheckpoint(ckPath) : undefined;
-  if (ck) {
-    if (canonicalJson(ck.header.config) !== canonicalJson(config)) {
-      throw new TrainingError(
-        `checkpoint ${ckPath} belongs to a different config; delete it to start afresh`,
-      );
-    }
-    theta = ck.arrays.theta;
-    opt = { step: ck.header.adamStep as number, m: ck.arrays.m, v: ck.arrays.v };
-    batchRng = Rng.fromState(ck.header.batchRng as RngState);
-    metrics = ck.header.metrics as MetricPoint[];
-    step = ck.header.step as number;
-    priorSeconds = ck.header.wallSeconds as number;
-    for (const m of metrics) count98(m);
-    const obsState = (ck.header.observers ?? {}) as Record<string, unknown>;
-    for (const o of observers) {
-      const prefix = `obs.${o.name}.`;
-      const arrays = Object.fromEntries(
-        Object.entries(ck.arrays)
-          .filter(([k]) => k.startsWith(prefix))
-          .map(([k, v]) => [k.slice(prefix.length), v]),
-      );
-      o.restore?.({ json: obsState[o.name], arrays });
-    }
-  }
-
+  const ck = store?.load();
+  // Independent streams, so e.g. changing the batch size does not change the initial weights.
+  const root = new Rng(config.seed);
+  const s: LoopState = ck
+    ? resumeFrom(ck, store?.where ?? "", config, observers, segmentNow(), opts.warn ?? console.warn)
+    : {
+        step: 0,
+        theta: initTheta(layout, root.fork("init"), config.copyLayerInit),
+        opt: newAdamWState(layout.size),
+        batchRng: root.fork("batch"),
+        metrics: [],
+        priorSeconds: 0,
+        segments: [{ fromStep: 0, ...segmentNow() }],
+      };
+  const startStep = s.step;
   const started = performance.now();
-  const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
-  const trainSet = makeEvalSet(dataset.trainA, dataset.trainB, dataset.trainYs, config.p);
-  const testSet = makeEvalSet(dataset.testA, dataset.testB, dataset.testYs, config.p);
+  const elapsed = () => s.priorSeconds + (performance.now() - started) / 1000;
+
+  // Convergence: every task at test accuracy ≥ 0.98 for stopAfterEvals evals (not necessarily in a row).
+  const evals98 = taskNames.map(() => 0);
+  const count98 = (m: MetricPoint) =>
+    taskNames.forEach((t, i) => {
+      if ((multi ? (m.tasks?.[t]?.testAcc ?? 0) : m.testAcc) >= 0.98) evals98[i]++;
+    });
+  const converged = () => evals98.every((n) => n >= config.stopAfterEvals);
+  for (const m of s.metrics) count98(m);
+
+  const evaluator = makeEvaluator(dataset, layout, config.p, taskNames, multi);
   const grad = new Float32Array(layout.size);
   const nTrain = dataset.trainA.length;
   const ba = new Int32Array(config.batch);
   const bb = new Int32Array(config.batch);
   const bys = dataset.trainYs.map(() => new Int32Array(config.batch));
-  let lastLoss = Number.NaN;
-
-  const saveCk = () => {
-    if (!ckPath) return;
-    const header: Record<string, unknown> = {
-      id,
-      config,
-      step,
-      adamStep: opt.step,
-      batchRng: batchRng.state(),
-      metrics,
-      wallSeconds: elapsed(),
-      observers: {},
-    };
-    const arrays: Record<string, Float32Array> = { theta, m: opt.m, v: opt.v };
-    for (const o of observers) {
-      const s = o.state?.();
-      if (!s) continue;
-      (header.observers as Record<string, unknown>)[o.name] = s.json;
-      for (const [k, v] of Object.entries(s.arrays ?? {})) arrays[`obs.${o.name}.${k}`] = v;
-    }
-    saveCheckpoint(ckPath, { header, arrays });
-  };
-
-  const doEval = (): MetricPoint => {
-    const w = engineWeights(layout, theta);
-    try {
-      const tr = evaluate(w, layout, trainSet);
-      const te = evaluate(w, layout, testSet);
-      if (!multi) return { step, loss: tr[0].loss, trainAcc: tr[0].acc, testAcc: te[0].acc };
-      // Multitask: the objective (sum of the tasks' losses) and the worst task's accuracies, then each task.
-      return {
-        step,
-        loss: tr.reduce((s, x) => s + x.loss, 0),
-        trainAcc: Math.min(...tr.map((x) => x.acc)),
-        testAcc: Math.min(...te.map((x) => x.acc)),
-        tasks: Object.fromEntries(
-          taskNames.map((t, i) => [t, { loss: tr[i].loss, trainAcc: tr[i].acc, testAcc: te[i].acc }]),
-        ),
-      };
-    } finally {
-      disposeWeights(w);
-    }
-  };
-
-  const report = () => {
-    if (!opts.onProgress) return;
-    const last = metrics[metrics.length - 1];
-    const secs = (performance.now() - started) / 1000;
-    const done = step - (ck ? (ck.header.step as number) : 0);
-    opts.onProgress({
-      step,
-      maxSteps: config.maxSteps,
-      loss: lastLoss,
-      trainAcc: last?.trainAcc ?? 0,
-      testAcc: last?.testAcc ?? 0,
-      grokStep: grokStepOf(metrics),
-      elapsedSeconds: elapsed(),
-      etaSeconds: done > 0 ? ((config.maxSteps - step) * secs) / done : Number.NaN,
-    });
-  };
-
   const hooks = mergeHooks(observers);
+  let lastLoss = Number.NaN;
+  const saveCheckpoint = () => store?.save(checkpointOf(env.id, config, s, elapsed(), observers));
+  const evalNow = (ctx: StepContext) => {
+    const m = evaluator.metricsAt(s.step, s.theta);
+    s.metrics.push(m);
+    count98(m);
+    for (const o of observers) o.onEval?.({ ...ctx, metrics: m });
+  };
+
   let stopReason: RunRecord["stopReason"] = "maxSteps";
   try {
-    if (step === 0) {
-      metrics.push(doEval());
-      for (const o of observers) o.onEval?.({ step, layout, theta, loss: Number.NaN, metrics: metrics[0] });
-    }
+    if (s.step === 0) evalNow({ step: 0, layout, theta: s.theta, loss: Number.NaN });
     if (converged()) stopReason = "converged";
-    while (stopReason !== "converged" && step < config.maxSteps) {
+    while (stopReason !== "converged" && s.step < config.maxSteps) {
+      // Batch: indices drawn with replacement from the train split.
       for (let i = 0; i < config.batch; i++) {
-        const j = batchRng.int(nTrain);
+        const j = s.batchRng.int(nTrain);
         ba[i] = dataset.trainA[j];
         bb[i] = dataset.trainB[j];
         for (let t = 0; t < bys.length; t++) bys[t][i] = dataset.trainYs[t][j];
       }
+      // Forward, backward, AdamW (observers' hooks may project the gradient or the update).
       const bt = engineBatch(ba, bb, bys, config.p);
       try {
-        lastLoss = engineLossAndGrad(layout, theta, bt, grad);
+        lastLoss = engineLossAndGrad(layout, s.theta, bt, grad);
       } finally {
         disposeEngineBatch(bt);
       }
       if (!Number.isFinite(lastLoss)) {
         throw new TrainingError(
-          `training loss is ${lastLoss} at step ${step + 1} (lr ${config.lr}); the run diverged — lower the learning rate or check the config`,
+          `training loss is ${lastLoss} at step ${s.step + 1} (lr ${config.lr}); the run diverged — lower the learning rate or check the config`,
         );
       }
-      adamwStep(theta, grad, opt, config, layout, hooks);
-      step += 1;
-      const ctx: StepContext = { step, layout, theta, loss: lastLoss };
+      adamwStep(s.theta, grad, s.opt, config, layout, hooks);
+      s.step += 1;
+      const ctx: StepContext = { step: s.step, layout, theta: s.theta, loss: lastLoss };
       for (const o of observers) o.onStep?.(ctx);
-      if (step % config.checkpointEvery === 0 || step === config.maxSteps) {
-        const m = doEval();
-        metrics.push(m);
-        count98(m);
-        for (const o of observers) o.onEval?.({ ...ctx, metrics: m });
+      // Eval (every checkpointEvery steps and at the end), then the stop rule.
+      if (s.step % config.checkpointEvery === 0 || s.step === config.maxSteps) {
+        evalNow(ctx);
         if (converged()) stopReason = "converged";
       }
-      if (config.saveEvery > 0 && step % config.saveEvery === 0) saveCk();
-      report();
-      if (opts.signal?.aborted || step === opts.stopAtStep) {
-        saveCk();
-        throw new TrainingInterrupted(step, ckPath);
+      // Checkpoint, progress, interruption.
+      if (config.saveEvery > 0 && s.step % config.saveEvery === 0) saveCheckpoint();
+      opts.onProgress?.(progressOf(s, config.maxSteps, lastLoss, elapsed(), startStep, started));
+      if (opts.signal?.aborted || s.step === opts.stopAtStep) {
+        saveCheckpoint();
+        throw new TrainingInterrupted(s.step, store?.where ?? null);
       }
       // Let signal handlers and notebook display messages run.
-      if (step % 5 === 0) await new Promise((r) => setImmediate(r));
+      if (s.step % 5 === 0) await new Promise((r) => setImmediate(r));
     }
-    const finalCtx: StepContext = { step, layout, theta, loss: lastLoss };
-    for (const o of observers) o.finish?.(finalCtx);
+    for (const o of observers) o.finish?.({ step: s.step, layout, theta: s.theta, loss: lastLoss });
   } finally {
-    for (const s of [trainSet, testSet]) for (const c of s.chunks) disposeEngineBatch(c.bt);
+    evaluator.dispose();
     for (const o of observers) o.dispose?.();
   }
 
-  const record: RunRecord = {
-    schema: RECORD_SCHEMA,
-    schemaVersion: RECORD_VERSION,
-    id,
-    config,
-    task: taskNames.join("+"),
-    backend: backend.name,
-    sedlabVersion: packageVersion(),
-    commit: gitCommit(),
-    date: new Date().toISOString(),
-    wallSeconds: Math.round(elapsed() * 10) / 10,
-    steps: step,
-    stopReason,
-    metrics,
-    grokStep: grokStepOf(metrics),
-    firstTest98Step: grokStepOf(metrics, 0.98),
-    final: metrics[metrics.length - 1],
-  };
-  if (multi) {
-    record.grokSteps = Object.fromEntries(taskNames.map((t) => [t, taskGrokStepOf(metrics, t)]));
-    record.firstTest98Steps = Object.fromEntries(taskNames.map((t) => [t, taskGrokStepOf(metrics, t, 0.98)]));
-  }
+  const record = buildRecord(config, env, s, stopReason, elapsed(), taskNames, multi);
   for (const o of observers) {
     const r = o.result?.();
     if (r !== undefined) record[o.name] = r;
   }
-  if (opts.recordDir !== null) saveRecord(record, opts.recordDir);
-  if (ckPath) removeCheckpoint(ckPath);
+  opts.saveRecord?.(record);
+  store?.remove();
   return record;
 }
 
-function mergeHooks(observers: TrainObserver[]): StepHooks | undefined {
-  const onGrad = observers.flatMap((o) => (o.hooks?.onGrad ? [o.hooks.onGrad] : []));
-  const onUpdate = observers.flatMap((o) => (o.hooks?.onUpdate ? [o.hooks.onUpdate] : []));
-  if (onGrad.length === 0 && onUpdate.length === 0) return undefined;
+function progressOf(
+  s: LoopState,
+  maxSteps: number,
+  loss: number,
+  elapsedSeconds: number,
+  startStep: number,
+  started: number,
+): Progress {
+  const last = s.metrics[s.metrics.length - 1];
+  const secs = (performance.now() - started) / 1000;
+  const done = s.step - startStep;
   return {
-    onGrad: onGrad.length
-      ? (c) => {
-          for (const f of onGrad) f(c);
-        }
-      : undefined,
-    onUpdate: onUpdate.length
-      ? (c) => {
-          for (const f of onUpdate) f(c);
-        }
-      : undefined,
+    step: s.step,
+    maxSteps,
+    loss,
+    trainAcc: last?.trainAcc ?? 0,
+    testAcc: last?.testAcc ?? 0,
+    grokStep: grokStepOf(s.metrics),
+    elapsedSeconds,
+    etaSeconds: done > 0 ? ((maxSteps - s.step) * secs) / done : Number.NaN,
   };
+}
+
+/** The run record of a finished loop (observers' results are added by the caller of this). */
+function buildRecord(
+  config: TrainConfig,
+  env: RunEnv,
+  s: LoopState,
+  stopReason: RunRecord["stopReason"],
+  wallSeconds: number,
+  taskNames: readonly string[],
+  multi: boolean,
+): RunRecord {
+  const record: RunRecord = {
+    schema: RECORD_SCHEMA,
+    schemaVersion: RECORD_VERSION,
+    id: env.id,
+    config,
+    task: taskNames.join("+"),
+    backend: env.backend,
+    sedlabVersion: env.sedlabVersion,
+    commit: env.commit(),
+    date: new Date().toISOString(),
+    wallSeconds: Math.round(wallSeconds * 10) / 10,
+    steps: s.step,
+    stopReason,
+    metrics: s.metrics,
+    grokStep: grokStepOf(s.metrics),
+    firstTest98Step: grokStepOf(s.metrics, 0.98),
+    final: s.metrics[s.metrics.length - 1],
+  };
+  if (multi) {
+    record.grokSteps = Object.fromEntries(taskNames.map((t) => [t, taskGrokStepOf(s.metrics, t)]));
+    record.firstTest98Steps = Object.fromEntries(
+      taskNames.map((t) => [t, taskGrokStepOf(s.metrics, t, 0.98)]),
+    );
+  }
+  record.segments = s.segments;
+  return record;
 }

@@ -1,5 +1,17 @@
 // Progress display for long work: a one-line bar in a terminal, a line every few seconds in logs.
-import type { Progress } from "../train/train";
+
+/** Where a training run stands: what progress bars and notebook lines show. */
+export interface Progress {
+  step: number;
+  maxSteps: number;
+  loss: number;
+  trainAcc: number;
+  testAcc: number;
+  grokStep: number | null;
+  elapsedSeconds: number;
+  /** Seconds to maxSteps at the current rate (an upper bound: runs stop early once they converge). */
+  etaSeconds: number;
+}
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { inCI } from "../helpers";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -23,13 +24,28 @@ export const CHROMIUM_ARGS = [
   "--disable-dev-shm-usage",
 ];
 
-/** Why the browser tests cannot run here, or null when they can. */
+/** Why the browser tests cannot run here (Chromium is absent), or null when they can. */
 export function chromiumMissing(): string | null {
   if (existsSync(CHROMIUM)) return null;
   return (
-    `SKIPPED: no Chromium at ${CHROMIUM}, so the browser tests did not run. Install it (Debian: ` +
+    `no Chromium at ${CHROMIUM}, so the browser tests cannot run. Install it (Debian: ` +
     "`apt-get install chromium`, or as root `bash scripts/setup.sh`) or point SEDLAB_CHROMIUM at one."
   );
+}
+
+/**
+ * The `skip` option for tests that need what `absent` says is missing (null: nothing is). Outside CI they skip
+ * saying why (and it is printed); under CI nothing may skip: they run, and must fail through `requirePresent`.
+ */
+export function skipWhenAbsent(absent: string | null): string | false {
+  if (absent === null || inCI()) return false;
+  console.warn(`\n*** SKIPPED: ${absent}\n`);
+  return `SKIPPED: ${absent}`;
+}
+
+/** Throws when something the test needs is absent (only reached under CI, where skipWhenAbsent does not skip). */
+export function requirePresent(absent: string | null): void {
+  if (absent !== null) throw new Error(`${absent} (CI is set, so this fails instead of skipping)`);
 }
 
 export function launchChromium(): Promise<Browser> {

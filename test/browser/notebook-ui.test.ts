@@ -2,7 +2,8 @@
 // notebooks/ (nothing is written into the repo), opens 00_quickstart.ipynb in headless Chromium, runs every cell from
 // the Cell → Run All menu at SEDLAB_PRESET=test and checks: no cell shows an error (tslab reports errors as stderr
 // output), every figure rendered with data traces, and hovering a data point shows Plotly's tooltip.
-// Saves reports/screenshots/notebook-ui.png. The server and its kernels are stopped whatever happens.
+// Saves reports/screenshots/notebook-ui.png. The server and its kernels are stopped whatever happens. Without
+// Chromium, the Notebook server or the tslab kernel the test skips, outside CI only: under CI=true it fails.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
@@ -28,7 +29,9 @@ import {
   isLocalUrl,
   launchChromium,
   REPO,
+  requirePresent,
   screenshotsDir,
+  skipWhenAbsent,
   waitForFigures,
 } from "./browser";
 
@@ -48,17 +51,18 @@ function notebookPython(): string | null {
   return null;
 }
 
+/** What the test needs and this machine lacks (Chromium, the Notebook server, the tslab kernel), or null. */
 function whyNot(py: string | null): string | null {
   const chromium = chromiumMissing();
   if (chromium) return chromium;
   if (!py) {
     return (
-      "SKIPPED: no Jupyter Notebook server (python -m notebook), so the Jupyter UI test did not run. " +
+      "no Jupyter Notebook server (python -m notebook), so the Jupyter UI test cannot run. " +
       "Install it (Debian: `apt-get install jupyter-notebook`, or as root `bash scripts/setup.sh`)."
     );
   }
   if (!existsSync(KERNEL_JSON)) {
-    return `SKIPPED: the tslab kernel is not registered (${KERNEL_JSON} missing): run \`bash scripts/setup.sh\`.`;
+    return `the tslab kernel is not registered (${KERNEL_JSON} missing): run \`bash scripts/setup.sh\`.`;
   }
   return null;
 }
@@ -218,16 +222,17 @@ function dataPointXY(page: Page, index: number): Promise<{ x: number; y: number 
 }
 
 const py = notebookPython();
-const skip = whyNot(py);
-if (skip) console.warn(`\n*** ${skip}\n`);
+const absent = whyNot(py);
+const skip = skipWhenAbsent(absent);
 
 test(
   "00_quickstart in the Jupyter Notebook UI: Run All, no errors, figures, hover",
   {
-    skip: skip ?? false,
+    skip,
     timeout: RUN_TIMEOUT_MS + 180_000,
   },
   async (t) => {
+    requirePresent(absent);
     const t0 = Date.now();
     const tmp = mkdtempSync(join(tmpdir(), "sedlab-nbui-"));
     const nbDir = join(tmp, "notebooks");
