@@ -66,7 +66,8 @@ module.exports = {
     },
     {
       name: "analysis-present-never-train",
-      comment: "analysis and presentation read records; they never load the trainer, the model or TensorFlow.js",
+      comment:
+        "analysis and presentation read records; they never load the trainer, the model or TensorFlow.js",
       severity: "error",
       from: { path: "^src/(analysis|present)/" },
       to: { path: ["^src/(model|train|sed|intervention|runs)/", "@tensorflow"], reachable: true },
@@ -76,6 +77,9 @@ module.exports = {
     doNotFollow: { path: "node_modules" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"] },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default"],
+    },
   },
 };

@@ -39,14 +39,15 @@ Open the notebooks interactively:
 EOF
 if [[ -f /etc/debian_version ]]; then
   cat <<EOF
-  On Debian/Ubuntu without conda (classic Notebook; setup.sh does not install it):
+  On Debian/Ubuntu without conda (classic Notebook; setup.sh installs it when run as root, else):
     sudo apt-get install -y jupyter-notebook
     JUPYTER_PATH="$jp" jupyter notebook notebooks/
 EOF
 fi
 cat <<EOF
-  Choose the "TypeScript" kernel (tslab). Notebooks read the preset from SEDLAB_PRESET (test|quick|paper; default
-  quick), e.g. SEDLAB_PRESET=paper JUPYTER_PATH=... jupyter lab notebooks/
+  Choose the "TypeScript" kernel (tslab). Each notebook has its own preset (00 and 05: quick, trained here;
+  01-04: paper, from the cached runs in data/runs); SEDLAB_PRESET (test|quick|paper) overrides it, e.g.
+  SEDLAB_PRESET=quick JUPYTER_PATH=... jupyter lab notebooks/
   Re-render every notebook headlessly:  bash scripts/run-notebooks.sh [--preset quick]
   Commit notebooks without outputs:     node scripts/strip-notebooks.mjs
 EOF

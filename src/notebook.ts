@@ -1,10 +1,10 @@
 // The first cell of every notebook in one call: the backend line, the preset the notebook runs at, and a live
 // progress line for whatever it trains.
 import type { PresetName } from "./config/config";
-import { liveLine, type LiveLine } from "./present/nbdisplay";
-import { progressLine, type Progress } from "./util/progress";
+import { type LiveLine, liveLine } from "./present/nbdisplay";
 import { type BackendInfo, initBackend } from "./runs/backend";
 import { notebookPreset } from "./runs/experiments";
+import { type Progress, progressLine } from "./util/progress";
 
 export interface NotebookSession {
   backend: BackendInfo;

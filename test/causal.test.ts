@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   ablationTable,
+  driftAfter,
   driftCurves,
+  driftText,
   type InterventionRow,
   interventionRows,
   interventionVerdict,
@@ -20,7 +22,7 @@ function rec(
   seed: number,
   iv: Partial<InterventionConfig>,
   grokStep: number | null,
-  extra: { weightDecay?: number; steps?: number } = {},
+  extra: { weightDecay?: number; steps?: number; kept?: number } = {},
 ): RunRecord {
   const config = makeConfig({ op, seed, intervention: iv, weightDecay: extra.weightDecay });
   const result: InterventionResult = {
@@ -30,7 +32,7 @@ function rec(
     firstProjectedStep: 21,
     projectedSteps: 100,
     drift: iv.mode === "keep-sed" ? [{ step: 25, anglesDeg: [1, 2, 30] }] : [],
-    kept: [{ step: 25, keptFraction: 0.2 }],
+    kept: [{ step: 25, keptFraction: extra.kept ?? 0.2 }],
     hookSeconds: 1,
   };
   const final = { step: extra.steps ?? 4000, loss: 0.1, trainAcc: 1, testAcc: 0.99 };
@@ -122,6 +124,44 @@ describe("intervention analysis", () => {
       v,
       /changes the grok step by 1\.29×: 250 steps, against a seed-to-seed sd of up to 141 steps/,
     );
+  });
+
+  it("the normalisation reading appears only when the numbers show a speed-up from a small kept share", () => {
+    const arm = (ks: number, kr: number, kept: number) =>
+      interventionRows([
+        rec("add", 42, { mode: "control" }, 3000),
+        rec("add", 42, { mode: "keep-sed" }, ks, { kept }),
+        rec("add", 42, { mode: "keep-random" }, kr, { kept }),
+      ]);
+    const fast = arm(800, 850, 0.01);
+    const v = interventionVerdict(speedupTable(fast), fast);
+    assert.match(v, /keep under 10% of the norm\. Interpretation, not tested here: Adam divides/);
+    // No speed-up: the same kept share says nothing about normalisation.
+    const slow = arm(3100, 2900, 0.01);
+    const w = interventionVerdict(speedupTable(slow), slow);
+    assert.match(w, /How much gradient the keep modes let through\*\*: on average 1\.0%/);
+    assert.doesNotMatch(w, /normalisation/);
+    // A speed-up with most of the gradient kept is not a small-share effect either.
+    const most = arm(800, 850, 0.5);
+    assert.doesNotMatch(interventionVerdict(speedupTable(most), most), /normalisation/);
+  });
+
+  it("drift after a step: the largest later change of the largest angle, per keep-SED run, in words", () => {
+    const r = rec("add", 42, { mode: "keep-sed" }, 1500);
+    r.intervention = {
+      ...(r.intervention as InterventionResult),
+      drift: [25, 50, 75, 100, 125].map((step, i) => ({
+        step,
+        anglesDeg: [1, 2, [80, 70, 73.5, 72, 72][i]],
+      })),
+    };
+    assert.deepEqual(driftAfter([r], 50), [{ id: r.id, degrees: 3.5 }]);
+    assert.deepEqual(driftAfter([r], 100), [{ id: r.id, degrees: 0 }]);
+    assert.equal(
+      driftText([r]),
+      "after step 50 at most 3.5° (median 3.5°), after step 100 at most 0.0° (median 0.0°), over 1 keep-SED runs",
+    );
+    assert.equal(driftText([rec("add", 42, { mode: "keep-random" }, 1500)]), null);
   });
 
   it("drift curves come from SED-mode runs only; the verdict names every op", () => {

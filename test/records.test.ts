@@ -4,7 +4,16 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { makeConfig } from "../src/config/config";
-import { findRecord, loadRecord, loadRecords, recordPath, runId, saveRecord } from "../src/records/records";
+import {
+  findRecord,
+  loadRecord,
+  loadRecords,
+  lookupLabel,
+  lookupRecord,
+  recordPath,
+  runId,
+  saveRecord,
+} from "../src/records/records";
 import {
   RECORD_SCHEMA,
   RECORD_VERSION,
@@ -198,19 +207,65 @@ describe("runId", () => {
 });
 
 describe("findRecord / loadRecords", () => {
-  it("findRecord returns a valid record and ignores an invalid one", () => {
+  it("findRecord returns a valid record, and reports an invalid one (file and reason) instead of using it", () => {
     const dir = freshDir();
     const r = sampleRecord();
-    assert.equal(findRecord(r.config, dir), undefined, "nothing there yet");
+    const heard: { path: string; error: string }[] = [];
+    const onInvalid = (path: string, error: string) => heard.push({ path, error });
+    assert.equal(findRecord(r.config, dir, onInvalid), undefined, "nothing there yet");
+    assert.equal(heard.length, 0, "a missing record is not an invalid one");
     saveRecord(r, dir);
-    assert.deepEqual(findRecord(r.config, dir), r);
+    assert.deepEqual(findRecord(r.config, dir, onInvalid), r);
     fs.writeFileSync(recordPath(r.id, dir), "{ corrupt");
-    assert.equal(findRecord(r.config, dir), undefined);
+    assert.equal(findRecord(r.config, dir, onInvalid), undefined);
+    assert.equal(heard.length, 1);
+    assert.equal(heard[0].path, recordPath(r.id, dir));
+    assert.match(heard[0].error, /corrupt \(not valid JSON/);
     fs.writeFileSync(recordPath(r.id, dir), JSON.stringify({ ...r, schemaVersion: 999 }));
-    assert.equal(findRecord(r.config, dir), undefined);
+    assert.equal(findRecord(r.config, dir, onInvalid), undefined);
+    assert.match(heard[1].error, /incompatible sedlab version \(record schema v999/);
+    assert.deepEqual(lookupRecord(r.config, dir).status, "invalid");
+    assert.match(lookupLabel(lookupRecord(r.config, dir), r.id), new RegExp(`^${r.id} \\(invalid: .*v999`));
     // A record of another config does not count.
-    saveRecord(r, dir);
-    assert.equal(findRecord(makeConfig({ preset: "test", seed: 8 }), dir), undefined);
+    saveRecord(r, dir, () => {});
+    assert.equal(findRecord(makeConfig({ preset: "test", seed: 8 }), dir, onInvalid), undefined);
+    assert.equal(heard.length, 2);
+  });
+
+  it("segments, when present, must each name their first step, commit and backend", () => {
+    const r = sampleRecord();
+    validateRecord({ ...r, segments: [{ fromStep: 0, commit: "abc", backend: "wasm" }] });
+    validateRecord(r, "a record without segments (written before they existed) stays valid");
+    for (const segments of [
+      [],
+      [{ fromStep: 0, commit: "abc" }],
+      "abc",
+      [{ fromStep: "0", commit: "a", backend: "b" }],
+    ]) {
+      assert.throws(() => validateRecord({ ...r, segments }), /field "segments" must be a non-empty list/);
+    }
+  });
+
+  it("saveRecord moves an invalid file aside (and says so) before writing the new record", () => {
+    const dir = freshDir();
+    const r = sampleRecord();
+    const truncated = JSON.stringify(r).slice(0, 200);
+    fs.writeFileSync(recordPath(r.id, dir), truncated);
+    const said: string[] = [];
+    saveRecord(r, dir, (m) => said.push(m));
+    assert.deepEqual(loadRecord(recordPath(r.id, dir)), r, "the new record is in place");
+    const aside = fs.readdirSync(dir).filter((f) => f.startsWith(`${r.id}.json.invalid-`));
+    assert.equal(aside.length, 1, `one file moved aside, got ${fs.readdirSync(dir).join(", ")}`);
+    assert.equal(fs.readFileSync(path.join(dir, aside[0]), "utf8"), truncated, "kept byte for byte");
+    assert.equal(said.length, 1);
+    assert.match(
+      said[0],
+      new RegExp(`moved the invalid record .*${r.id}\\.json aside to .*invalid-.*corrupt`),
+    );
+    // A valid record is simply replaced, silently; the moved-aside file is not a record to loaders.
+    saveRecord(r, dir, (m) => said.push(m));
+    assert.equal(said.length, 1);
+    assert.deepEqual(loadRecords(dir), { records: [r], invalid: [] });
   });
 
   it("loadRecords lists valid records and invalid files separately", () => {

@@ -305,6 +305,18 @@ const SBIN = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/b
 /** What the cluster needs and this machine lacks (not Linux, not root, a program missing): the one reason to skip. */
 class Missing extends Error {}
 
+/**
+ * What a failed cluster start means for the test: a skip only when something is missing and this is not CI;
+ * anything else (a daemon that exits, a timeout, a refused slurm.conf), or anything at all under CI, fails.
+ */
+function startVerdict(e: unknown, ci: boolean): { skip: string } | { fail: string } {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof Missing && !ci) return { skip: msg };
+  return {
+    fail: `the one-node Slurm cluster ${e instanceof Missing ? "cannot run under CI (CI is set, so nothing may skip)" : "failed to start"}: ${msg}`,
+  };
+}
+
 function findExe(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? "").split(path.delimiter), ...SBIN];
   for (const d of dirs) {
@@ -353,7 +365,11 @@ class Cluster {
     for (const d of this.daemons) if (alive(d.child)) d.child.kill("SIGKILL");
   };
 
-  constructor(readonly dir: string) {}
+  /** `extraConf`: lines appended to the generated slurm.conf (a test breaks the cluster with a bad one). */
+  constructor(
+    readonly dir: string,
+    readonly extraConf: string[] = [],
+  ) {}
 
   /** Start munged, slurmctld and slurmd; throws saying what is missing (a Missing) or what failed. */
   async start(): Promise<void> {
@@ -431,6 +447,7 @@ class Cluster {
         "MailProg=/bin/true",
         `${node} NodeAddr=127.0.0.1 State=UNKNOWN`,
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+        ...this.extraConf,
         "",
       ].join("\n"),
     );
@@ -583,8 +600,9 @@ describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
       try {
         await cluster.start();
       } catch (e) {
-        if (e instanceof Missing && !inCI()) unavailable = e.message;
-        else failed = e as Error;
+        const v = startVerdict(e, inCI());
+        if ("skip" in v) unavailable = v.skip;
+        else failed = new Error(v.fail, { cause: e });
       }
     },
     { timeout: 60_000 },
@@ -608,13 +626,7 @@ describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
         t.skip(`SKIPPED, no Slurm cluster: ${unavailable.replace(/\n\s*/g, " | ")}`);
         return;
       }
-      if (failed !== undefined) {
-        const why =
-          failed instanceof Missing
-            ? "cannot run under CI (CI is set, so nothing may skip)"
-            : "failed to start";
-        throw new Error(`the one-node Slurm cluster ${why}: ${failed.message}`, { cause: failed });
-      }
+      if (failed !== undefined) throw failed;
       const spec = writeSpec(dir);
       const results = path.join(dir, "results");
       const records = path.join(results, "runs");
@@ -681,6 +693,41 @@ describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
       assert.match(logs(again), /0 trained, 1 skipped/);
       assert.equal(collect(validateSpec(SPEC), { recordDir: records }).ok, true);
       assert.deepEqual(comparable(records, ids), atHome);
+    },
+  );
+});
+
+describe("a Slurm cluster that fails to start is a failure, not a skip", () => {
+  it("only a missing prerequisite outside CI skips; under CI, or for any other error, the test fails", () => {
+    assert.deepEqual(startVerdict(new Missing("slurmd not found"), false), { skip: "slurmd not found" });
+    const ci = startVerdict(new Missing("slurmd not found"), true);
+    assert.ok("fail" in ci && /cannot run under CI/.test(ci.fail), JSON.stringify(ci));
+    for (const ciSet of [false, true]) {
+      const v = startVerdict(new Error("slurmctld exited (1)"), ciSet);
+      assert.ok("fail" in v && /failed to start: slurmctld exited/.test(v.fail), JSON.stringify(v));
+    }
+  });
+
+  it(
+    "a slurm.conf the daemons refuse makes start() fail with their reason (never Missing)",
+    { timeout: 60_000 },
+    async (t) => {
+      const c = new Cluster(fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-slurm-bad-")), ["BogusOption=1"]);
+      try {
+        await c.start();
+        assert.fail("a cluster with an unknown slurm.conf key started");
+      } catch (e) {
+        if (e instanceof Missing && !inCI()) {
+          t.skip(`SKIPPED, no Slurm cluster: ${e.message}`);
+          return;
+        }
+        assert.ok(!(e instanceof Missing), `expected a start failure, got a missing prerequisite: ${e}`);
+        assert.match((e as Error).message, /BogusOption|exited/);
+        assert.ok("fail" in startVerdict(e, true) && "fail" in startVerdict(e, false));
+      } finally {
+        await c.stop();
+        fs.rmSync(c.dir, { recursive: true, force: true });
+      }
     },
   );
 });

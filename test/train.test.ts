@@ -10,7 +10,7 @@ import { type ConfigOverrides, makeConfig, type TrainConfig } from "../src/confi
 import { loadRecord, recordPath, runId } from "../src/records/records";
 import { grokStepOf, type RunRecord, validateRecord } from "../src/records/schema";
 import { currentBackend, initBackend } from "../src/runs/backend";
-import { checkpointPath, loadCheckpoint } from "../src/runs/checkpointFile";
+import { checkpointPath, loadCheckpoint, saveCheckpoint } from "../src/runs/checkpointFile";
 import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
 import { TrainingError } from "../src/train/checkpoint";
 import type { TrainObserver } from "../src/train/observer";
@@ -453,5 +453,84 @@ describe("CLI interruption", { timeout: 120_000 }, () => {
     assert.match(r.stderr, /checkpoint saved/);
     assert.equal(ckptFiles(ck).length, 1);
     assert.ok(!fs.existsSync(path.join(out, `${runId(testConfig({ maxSteps: 5000 }))}.json`)));
+  });
+});
+
+describe("segments: which code trained which steps", () => {
+  const config = testConfig();
+
+  it("a run in one go has one segment: its commit, backend and version from step 0", async () => {
+    const rec = await trainRun(config, dirs({ commit: () => "aaaa111" }));
+    assert.deepEqual(rec.segments, [
+      { fromStep: 0, commit: "aaaa111", backend: rec.backend, sedlabVersion: rec.sedlabVersion },
+    ]);
+    assert.equal(rec.commit, "aaaa111");
+  });
+
+  it("a resume on the same code adds no segment and says nothing", async () => {
+    const opts = dirs({ commit: () => "aaaa111" });
+    const warnings: string[] = [];
+    await assert.rejects(trainRun(config, { ...opts, stopAtStep: 50, warn: (m) => warnings.push(m) }));
+    const rec = await trainRun(config, { ...opts, warn: (m) => warnings.push(m) });
+    assert.equal(rec.segments?.length, 1);
+    assert.deepEqual(warnings, []);
+  });
+
+  it("a resume across a commit change warns naming both commits, and the record keeps both segments", async () => {
+    const opts = dirs();
+    const warnings: string[] = [];
+    const warn = (m: string) => warnings.push(m);
+    await assert.rejects(
+      trainRun(config, { ...opts, commit: () => "aaaa111", stopAtStep: 50, warn }),
+      TrainingInterrupted,
+    );
+    assert.deepEqual(warnings, [], "nothing to warn about before the resume");
+    const rec = await trainRun(config, { ...opts, commit: () => "bbbb222", warn });
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /resuming .* at step 50 with commit bbbb222 .*written by commit aaaa111/);
+    const seg = (fromStep: number, commit: string) => ({
+      fromStep,
+      commit,
+      backend: rec.backend,
+      sedlabVersion: rec.sedlabVersion,
+    });
+    assert.deepEqual(rec.segments, [seg(0, "aaaa111"), seg(50, "bbbb222")]);
+    assert.equal(rec.commit, "bbbb222", "the record's commit is the code that finished it");
+    assert.deepEqual(loadRecord(recordPath(rec.id, opts.recordDir)).segments, rec.segments);
+  });
+
+  it("a checkpoint written before segments existed resumes with an explicit unknown first segment", async () => {
+    const opts = dirs({ commit: () => "cccc333" });
+    await assert.rejects(trainRun(config, { ...opts, stopAtStep: 50, warn: () => {} }));
+    const ckPath = checkpointPath(opts.checkpointDir, runId(config));
+    const ck = loadCheckpoint(ckPath);
+    assert.ok(ck);
+    delete ck.header.segments;
+    saveCheckpoint(ckPath, ck);
+    const warnings: string[] = [];
+    const rec = await trainRun(config, { ...opts, warn: (m) => warnings.push(m) });
+    assert.equal(rec.segments?.[0].commit, "unknown (checkpoint predates segment records)");
+    assert.deepEqual(rec.segments?.[1], {
+      fromStep: 50,
+      commit: "cccc333",
+      backend: rec.backend,
+      sedlabVersion: rec.sedlabVersion,
+    });
+    assert.equal(warnings.length, 1);
+  });
+
+  it("training over an invalid record moves it aside and says so", async () => {
+    const opts = dirs();
+    const file = recordPath(runId(config), opts.recordDir);
+    fs.writeFileSync(file, '{"schema": "sedlab.run", "id": ');
+    const warnings: string[] = [];
+    const rec = await trainRun(config, { ...opts, warn: (m) => warnings.push(m) });
+    assert.deepEqual(loadRecord(file), rec);
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0],
+      /moved the invalid record .* aside to .*\.invalid-.* \(run record .* is corrupt/,
+    );
+    assert.equal(fs.readdirSync(opts.recordDir).filter((f) => f.includes(".invalid-")).length, 1);
   });
 });

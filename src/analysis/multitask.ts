@@ -186,3 +186,92 @@ export function multitaskClaimCheck(rows: MultitaskPeakRow[], records: RunRecord
   }
   return paras.join("\n\n");
 }
+
+/** One seed's runs at two checkpoint spacings, compared at the steps both evaluated. */
+export interface SpacingComparison {
+  seed: number;
+  spacings: [number, number];
+  /** Each run's commits (from its segments when it has them), e.g. "55791adbc2e8". */
+  commits: [string, string];
+  commonSteps: number;
+  /** The last common step up to which every metric is bit-identical (null: they differ from the first). */
+  identicalThrough: number | null;
+  firstDifferentStep: number | null;
+  /** Over the common steps: the largest ratio of the two train losses (≥ 1) and gap in test accuracy (points). */
+  maxLossRatio: number;
+  maxTestAccPoints: number;
+}
+
+const commitsOf = (r: RunRecord) => (r.segments ? r.segments.map((s) => s.commit).join(" → ") : r.commit);
+
+/**
+ * Same seed, two spacings: the batches are the same (the spacing only sets when evals and SED rows happen), so on
+ * one commit and backend the metrics agree bit for bit at the common steps, until the one that converges first
+ * stops. Records made on different code may not: this says whether and where they differ, and by how much.
+ */
+export function spacingComparison(records: readonly RunRecord[]): SpacingComparison[] {
+  const multi = records.filter((r) => r.config.tasks);
+  const out: SpacingComparison[] = [];
+  for (const seed of [...new Set(multi.map((r) => r.config.seed))].sort((a, b) => a - b)) {
+    const runs = multi
+      .filter((r) => r.config.seed === seed)
+      .sort((a, b) => b.config.checkpointEvery - a.config.checkpointEvery);
+    if (runs.length < 2) continue;
+    const [a, b] = runs;
+    const bStep = new Map(b.metrics.map((m) => [m.step, m]));
+    let identicalThrough: number | null = null;
+    let firstDifferentStep: number | null = null;
+    let maxLossRatio = 1;
+    let maxTestAccPoints = 0;
+    let common = 0;
+    for (const ma of a.metrics) {
+      const mb = bStep.get(ma.step);
+      if (!mb) continue;
+      common++;
+      const same = JSON.stringify(ma) === JSON.stringify(mb);
+      if (same && firstDifferentStep === null) identicalThrough = ma.step;
+      if (!same && firstDifferentStep === null) firstDifferentStep = ma.step;
+      maxLossRatio = Math.max(maxLossRatio, ma.loss / mb.loss, mb.loss / ma.loss);
+      maxTestAccPoints = Math.max(maxTestAccPoints, 100 * Math.abs(ma.testAcc - mb.testAcc));
+    }
+    out.push({
+      seed,
+      spacings: [a.config.checkpointEvery, b.config.checkpointEvery],
+      commits: [commitsOf(a), commitsOf(b)],
+      commonSteps: common,
+      identicalThrough,
+      firstDifferentStep,
+      maxLossRatio,
+      maxTestAccPoints,
+    });
+  }
+  return out;
+}
+
+/** The comparison in words, computed from the rows (no sentence here holds whatever the numbers are). */
+export function spacingVerdict(rows: readonly SpacingComparison[]): string {
+  if (rows.length === 0) return "No seed has runs at both spacings yet: nothing to compare.";
+  const lines = rows.map((r) =>
+    r.firstDifferentStep === null
+      ? `- seed ${r.seed}: identical at all ${r.commonSteps} common steps (commits ${r.commits.join(" / ")}).`
+      : `- seed ${r.seed}: ${r.identicalThrough === null ? `different from the first common step (${r.firstDifferentStep})` : `identical through step ${r.identicalThrough}, different from step ${r.firstDifferentStep}`} ` +
+        `(train loss up to ${r.maxLossRatio.toFixed(2)}× apart, test accuracy up to ${r.maxTestAccPoints.toFixed(1)} points ` +
+        `over ${r.commonSteps} common steps); c = ${r.spacings[0]} on ${r.commits[0]}, c = ${r.spacings[1]} on ${r.commits[1]}.`,
+  );
+  const differing = rows.filter((r) => r.firstDifferentStep !== null);
+  const sameCode = differing.filter((r) => r.commits[0] === r.commits[1]);
+  let head: string;
+  if (differing.length === 0) {
+    head = `**Both spacings trained the same trajectory** in all ${rows.length} seeds: the c = ${rows[0].spacings[1]} runs only stop sooner.`;
+  } else if (sameCode.length === 0) {
+    head =
+      `**The two spacings' records are not the same trajectory in ${differing.length} of ${rows.length} seeds**, and in each ` +
+      "the two runs were made by different code (commits below): the batches are the same, so float rounding that " +
+      "changed between those commits is the likely cause, not the spacing. Compare the spacings' coupling with that in mind.";
+  } else {
+    head =
+      `**The two spacings' records differ in ${differing.length} of ${rows.length} seeds, ${sameCode.length} of them made by ` +
+      "the same code**: the spacing should not change training, so that is a bug to find.";
+  }
+  return [head, "", ...lines].join("\n");
+}

@@ -15,10 +15,12 @@ import {
   interventionConfigs,
   MULTITASK,
   multitaskConfigs,
+  paperSeeds,
   SED_ABLATIONS,
   sedAblationConditions,
   sedAblationRun,
   sedRunConfigs,
+  singleTaskOps,
   sweepCommandFor,
 } from "../grids/experiments";
 import { findRecord, lookupLabel, lookupRecord, recordPath, runId } from "../records/records";
@@ -236,8 +238,8 @@ export async function interventionRuns(
 /** The explicit control runs (mode control: the hook installed, changing nothing) that are cached. */
 function explicitControlRecords(preset: PresetName): RunRecord[] {
   const out: RunRecord[] = [];
-  for (const seed of [42, 137, 2024]) {
-    for (const op of ["add", "sub", "mul", "sq_sum"]) {
+  for (const seed of paperSeeds()) {
+    for (const op of singleTaskOps()) {
       const r = findRecord(makeConfig({ preset, op, seed, intervention: { mode: "control" } }));
       if (r) out.push(r);
     }
