@@ -405,6 +405,20 @@ describe("sweep end to end", () => {
       [ids[1], ids[3]],
       sh,
     );
+
+    // A truncated record is listed as invalid with its reason, then moved aside and retrained, never silently.
+    const victim = path.join(env.runs, ids[0]);
+    fs.writeFileSync(victim, fs.readFileSync(victim, "utf8").slice(0, 100));
+    const dry = await sweepOk(env, "--dry-run");
+    assert.match(
+      dry,
+      new RegExp(`^ {2}invalid +${ids[0].replace(".json", "")}\\n +.*is corrupt \\(not valid JSON`, "m"),
+    );
+    const repaired = await sweepOk(env);
+    assert.match(repaired, /4 of 4 runs done \(1 trained, 3 skipped\)/);
+    assert.match(repaired, /moved the invalid record .* aside to .*\.invalid-/);
+    assert.equal(files(env.runs, "").filter((f) => f.startsWith(`${ids[0]}.invalid-`)).length, 1);
+    assert.deepEqual(records(env).get(ids[0]), reference?.get(ids[0]));
   });
 
   for (const how of ["SIGINT", "SIGKILL"] as const) {

@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadSpec } from "../../grids/load";
 import { expandRuns, parseShard, SpecError, type SweepRun, shard } from "../../grids/spec";
-import { findRecord } from "../../records/records";
+import { lookupRecord } from "../../records/records";
 import { checkpointsDir, runsDir } from "../../util/paths";
 import { formatDuration } from "../../util/progress";
 import { checkpointPath, loadCheckpoint } from "../checkpointFile";
@@ -76,10 +76,15 @@ export async function sweepCommand(args: string[]): Promise<number> {
   }
 }
 
-/** --dry-run: each run's state (done, todo, resume@step, bad-ckpt), training nothing. */
+/**
+ * --dry-run: each run's state (done, todo, resume@step, bad-ckpt; "invalid" when a file that fails validation
+ * sits where its record goes: it will be moved aside and retrained, and the reason is printed), training nothing.
+ */
 function dryRun(name: string, where: string, runs: SweepRun[], recordDir: string): number {
   const rows = runs.map((r) => {
-    if (findRecord(r.config, recordDir)) return { r, state: "done" };
+    const l = lookupRecord(r.config, recordDir);
+    if (l.status === "ok") return { r, state: "done" };
+    if (l.status === "invalid") return { r, state: "invalid", why: l.error };
     const ck = checkpointPath(checkpointsDir(), r.id);
     if (!existsSync(ck)) return { r, state: "todo" };
     try {
@@ -92,8 +97,10 @@ function dryRun(name: string, where: string, runs: SweepRun[], recordDir: string
   console.log(
     `sweep ${name} (${where}): ${done} done, ${runs.length - done} to train; records in ${recordDir}`,
   );
-  for (const { r, state } of rows) {
-    console.log(`  ${state.padEnd(12)} ${r.id}${r.condition === null ? "" : `  [${r.condition}]`}`);
+  for (const row of rows) {
+    const { r, state } = row;
+    const why = "why" in row ? `\n               ${row.why}` : "";
+    console.log(`  ${state.padEnd(12)} ${r.id}${r.condition === null ? "" : `  [${r.condition}]`}${why}`);
   }
   return 0;
 }

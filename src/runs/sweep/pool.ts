@@ -77,8 +77,9 @@ function emptyResult(total: number): SweepResult {
  * A run is done when its valid record exists. A process killed between writing the record and removing its
  * checkpoint leaves a stale checkpoint behind: remove it here, since the run will never resume.
  */
-function isDone(r: SweepRun, recordDir?: string): boolean {
-  if (!findRecord(r.config, recordDir)) return false;
+function isDone(r: SweepRun, recordDir?: string, quiet = false): boolean {
+  // An invalid file is reported once, when the sweep starts; the worker moves it aside before writing.
+  if (!findRecord(r.config, recordDir, quiet ? () => {} : undefined)) return false;
   removeCheckpoint(checkpointPath(checkpointsDir(), r.id));
   return true;
 }
@@ -228,7 +229,7 @@ class Pool {
   private nextRun(): SweepRun | undefined {
     while (!this.stopping && this.pending.length > 0) {
       const r = this.pending.shift() as SweepRun;
-      if (isDone(r, this.s.recordDir)) this.result.skipped.push(r.id);
+      if (isDone(r, this.s.recordDir, true)) this.result.skipped.push(r.id);
       else return r;
     }
     return undefined;
@@ -264,6 +265,9 @@ class Pool {
       case "progress":
         slot.progress = m;
         this.display.draw();
+        return;
+      case "warning":
+        this.display.event(`note  ${m.id}: ${m.message}`);
         return;
     }
     // The run is over: free the slot first so the status line drops it.

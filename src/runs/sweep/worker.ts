@@ -20,7 +20,9 @@ export type FromWorker =
   | ({ type: "progress"; id: string } & RunProgress)
   | { type: "done"; id: string; wallSeconds: number; steps: number; grokStep: number | null; testAcc: number }
   | { type: "interrupted"; id: string; step: number }
-  | { type: "failed"; id: string; error: string };
+  | { type: "failed"; id: string; error: string }
+  /** Something the run says on the way (a resume across commits, an invalid record moved aside). */
+  | { type: "warning"; id: string; message: string };
 
 /**
  * The hidden `sedlab _worker` command: trains the runs its parent sends, one at a time, reporting progress.
@@ -77,7 +79,13 @@ export async function sweepWorker(): Promise<number> {
       void post({ type: "progress", id: m.id, step, maxSteps, elapsedSeconds, etaSeconds });
     };
     try {
-      const rec = await trainRun(m.config, { signal: controller.signal, onProgress, recordDir: m.recordDir });
+      const warn = (message: string) => void post({ type: "warning", id: m.id, message });
+      const rec = await trainRun(m.config, {
+        signal: controller.signal,
+        onProgress,
+        recordDir: m.recordDir,
+        warn,
+      });
       await post({
         type: "done",
         id: m.id,
