@@ -19,6 +19,7 @@ import {
 import { batchTensors, disposeBatch, lossAndGrad } from "../src/model/model";
 import { groupRange, initTheta, makeLayout } from "../src/model/params";
 import { initBackend } from "../src/runs/backend";
+import { activeBlas, blasLoaded, blasState, setBlasActive } from "../src/runs/blas";
 import { disposeProbes, makeProbes } from "../src/sed/centroids";
 import { coupling } from "../src/sed/coupling";
 import { RowWindow } from "../src/sed/rollingSvd";
@@ -27,6 +28,61 @@ import { Rng } from "../src/util/rng";
 
 /** FLOPs of one paper-preset step as naively written (forward + backward, all positions). */
 const NAIVE_STEP_GFLOP = 1.65;
+
+/** `f` with wasm's own matmul kernel (BLAS switched off around it); `f` itself when no BLAS is loaded. */
+function onWasm(f: () => void): () => void {
+  return () => {
+    const was = setBlasActive(false);
+    try {
+      f();
+    } finally {
+      setBlasActive(was);
+    }
+  };
+}
+
+/**
+ * Where `steps` calls of `step` spend their time: inside BatchMatMul (whichever kernel is registered), in
+ * `adam`, and the rest (elementwise kernels, op dispatch, uploads). Wraps the registered kernel while it runs.
+ */
+function split(step: (adam: () => void) => void, adam: () => void, steps: number): Record<string, number> {
+  const k = tf.getKernel("BatchMatMul", "wasm");
+  if (!k) return {};
+  let matmul = 0;
+  let adamMs = 0;
+  tf.unregisterKernel("BatchMatMul", "wasm");
+  tf.registerKernel({
+    ...k,
+    kernelFunc: (args) => {
+      const t0 = performance.now();
+      const out = k.kernelFunc(args);
+      matmul += performance.now() - t0;
+      return out;
+    },
+  });
+  const timedAdam = () => {
+    const t0 = performance.now();
+    adam();
+    adamMs += performance.now() - t0;
+  };
+  try {
+    for (let i = 0; i < 3; i++) step(timedAdam);
+    matmul = 0;
+    adamMs = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) step(timedAdam);
+    const total = performance.now() - t0;
+    return {
+      totalMs: total / steps,
+      matmulMs: matmul / steps,
+      adamwMs: adamMs / steps,
+      restMs: (total - matmul - adamMs) / steps,
+    };
+  } finally {
+    tf.unregisterKernel("BatchMatMul", "wasm");
+    tf.registerKernel(k);
+  }
+}
 
 function withLever(name: keyof typeof levers, f: () => void): () => void {
   return () => {
@@ -53,6 +109,16 @@ function time(f: () => void, reps: number, warmup = 3): number {
     ts.push(performance.now() - t0);
   }
   return median(ts);
+}
+
+/** `f()` computed with wasm's own matmul kernel. */
+function onWasmValue<T>(f: () => T): T {
+  const was = setBlasActive(false);
+  try {
+    return f();
+  } finally {
+    setBlasActive(was);
+  }
 }
 
 /** GFLOP/s of a plain 512³ matmul (the ceiling every other number is compared with). */
@@ -93,13 +159,15 @@ async function main() {
   };
   // The training step as the trainer runs it (fast engine) and, for comparison, the readable reference model
   // (tfjs autodiff with no-transpose matmul gradients).
-  const step = () => {
+  const adam = () => adamwStep(theta, grad, opt, cfg, layout);
+  const stepWith = (opt: () => void) => {
     sample();
     const eb = engineBatch(a, b, y, cfg.p);
     engineLossAndGrad(layout, theta, eb, grad);
     disposeEngineBatch(eb);
-    adamwStep(theta, grad, opt, cfg, layout);
+    opt();
   };
+  const step = () => stepWith(adam);
   const referenceStep = () => {
     sample();
     const bt = batchTensors(a, b, y, cfg.p);
@@ -108,12 +176,16 @@ async function main() {
     adamwStep(theta, grad, opt, cfg, layout);
   };
 
-  const gflops = matmulGflops();
+  // The matmul rates of both paths in this process: wasm's kernel (the engine's old ceiling) and BLAS.
+  const blas = blasLoaded();
+  const gflops = onWasmValue(matmulGflops);
+  const blasGflops = blas ? matmulGflops() : null;
   const steps = Number(values.steps ?? 40);
   // Each lever alone: the engine with one lever switched off, measured interleaved with the full engine
   // (rounds of a few steps each) so that load from elsewhere hits every variant alike.
   const variants: [string, () => void][] = [
     ["engine, all levers", step],
+    ...(blas ? ([["  on wasm's matmul (BLAS off)", onWasm(step)]] as [string, () => void][]) : []),
     ["  without last-layer position-0", withLever("lastLayerPos0", step)],
     ["  without first-layer table", withLever("firstLayerTable", step)],
     ["  without fused kernels", withLever("fusedKernels", step)],
@@ -146,15 +218,13 @@ async function main() {
       }),
     );
   }
-  const evalMs = time(
-    () => {
-      const w = engineWeights(layout, theta);
-      for (const c of chunks) tf.tidy(() => tf.argMax(engineLogits(w, layout, c), 1).dataSync());
-      disposeWeights(w);
-    },
-    5,
-    1,
-  );
+  const evalOnce = () => {
+    const w = engineWeights(layout, theta);
+    for (const c of chunks) tf.tidy(() => tf.argMax(engineLogits(w, layout, c), 1).dataSync());
+    disposeWeights(w);
+  };
+  const evalMs = time(evalOnce, 5, 1);
+  const evalMsWasm = blas ? time(onWasm(evalOnce), 5, 1) : evalMs;
   for (const c of chunks) disposeEngineBatch(c);
 
   // Diagnostics (paper defaults): one coupling measurement = 1024 probes at θ ± εv for 3 + 3 SED directions
@@ -170,11 +240,13 @@ async function main() {
   const probes = makeProbes(samplePairs(task, sed.probes, rng.fork("probes")), cfg.p);
   const bases = { update: [unit(), unit(), unit()], gradient: [unit(), unit(), unit()] };
   const randoms = Array.from({ length: sed.randomDirs }, unit);
-  const measurementMs = time(
-    () => coupling(layout, theta, probes, bases, randoms, { kind: "logit", epsRel: sed.epsRel }),
-    Number(values.measurements ?? 3),
-    1,
-  );
+  const measureOnce = () => {
+    coupling(layout, theta, probes, bases, randoms, { kind: "logit", epsRel: sed.epsRel });
+  };
+  const measurementMs = time(measureOnce, Number(values.measurements ?? 3), 1);
+  const measurementMsWasm = blas
+    ? time(onWasm(measureOnce), Number(values.measurements ?? 3), 1)
+    : measurementMs;
   disposeProbes(probes);
   const gb = engineBatch(a, b, y, cfg.p);
   const gradRowMs = time(() => engineLossAndGrad(layout, theta, gb, grad), 10, 2);
@@ -207,11 +279,22 @@ async function main() {
   const diagBlock = evalsPerMeasurement * (gradRowMs + 2 * pushMs) + measurementMs + 2 * svdMs;
   const diagnosticsShare = diagBlock / (trainBlock + diagBlock);
   const measurementTarget = 3000 * (40 / gflops);
+  const stepMsWasm = blas ? leverMs[1] : stepMs;
+  const splitBlas = blas ? split(stepWith, adam, 10) : null;
+  const splitWasm = (blas ? onWasmValue : (f: () => Record<string, number>) => f())(() =>
+    split(stepWith, adam, 10),
+  );
+  const splitLine = (name: string, sp: Record<string, number> | null) =>
+    sp
+      ? `  ${name.padEnd(16)} ${sp.totalMs.toFixed(1)} ms = matmul ${sp.matmulMs.toFixed(1)} + AdamW ${sp.adamwMs.toFixed(1)} + rest (elementwise, dispatch, uploads) ${sp.restMs.toFixed(1)}`
+      : null;
+  const blasInfo = blasState();
 
   const idealMs = NAIVE_STEP_GFLOP / gflops / 1e-3;
   const lines = [
     `backend:            ${backend.description}`,
-    `matmul 512³:        ${gflops.toFixed(1)} GFLOP/s (this process)`,
+    `OPENBLAS_CORETYPE:  ${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`,
+    `matmul 512³:        ${gflops.toFixed(1)} GFLOP/s on wasm's kernel (this process)${blasGflops ? `, ${blasGflops.toFixed(1)} GFLOP/s on ${activeBlas() ?? "BLAS"}` : ""}`,
     `paper-preset step:  ${stepMs.toFixed(1)} ms (median of ${steps}; batch ${B}, p ${cfg.p}, d ${cfg.d}, ${cfg.layers} layers)`,
     `  effective rate:   ${(NAIVE_STEP_GFLOP / (stepMs / 1000)).toFixed(1)} GFLOP/s of the naive ${NAIVE_STEP_GFLOP} GFLOP step`,
     `  vs matmul bound:  ${(stepMs / idealMs).toFixed(2)} × (${NAIVE_STEP_GFLOP} GFLOP at the matmul rate = ${idealMs.toFixed(1)} ms)`,
@@ -222,6 +305,16 @@ async function main() {
     `diagnostics share:  ${(100 * diagnosticsShare).toFixed(1)}% of a paper-preset run with diagnostics (target ≤ 25%;`,
     `                    per ${sed.measureEvery} steps: ${(trainBlock / 1000).toFixed(1)} s training + evals, ${(diagBlock / 1000).toFixed(1)} s diagnostics)`,
     `intervention hook:  keep-SED ${sedProjMs.toFixed(1)} ms, keep-random ${randomProjMs.toFixed(1)} ms per step = ${(100 * projectionShare).toFixed(1)}% of stepMs at most (target ≤ 15%)`,
+    ...(blas
+      ? [
+          `BLAS vs wasm:       step ${(stepMs / stepMsWasm).toFixed(2)} × (target ≤ 0.5), eval ${(evalMs / evalMsWasm).toFixed(2)} ×, coupling measurement ${(measurementMs / measurementMsWasm).toFixed(2)} × (targets ≤ 0.5)`,
+          `                    wasm path: step ${stepMsWasm.toFixed(1)} ms, eval ${evalMsWasm.toFixed(1)} ms, measurement ${measurementMsWasm.toFixed(0)} ms`,
+        ]
+      : ["BLAS:               none loaded (wasm's matmul only)"]),
+    "step split (10 steps each):",
+    ...[splitLine("on BLAS", splitBlas), splitLine("on wasm", splitWasm)].filter(
+      (l): l is string => l !== null,
+    ),
   ];
   console.log(lines.join("\n"));
   console.log(
@@ -244,6 +337,20 @@ async function main() {
         projectionShare,
         referenceStepMs: referenceMs,
         backend: backend.name,
+        blas:
+          blasInfo && "library" in blasInfo
+            ? {
+                library: blasInfo.library,
+                kernel: blasInfo.kernel,
+                threads: blasInfo.threads,
+                active: blasInfo.active,
+              }
+            : null,
+        blasGflops,
+        stepMsWasm,
+        evalMsWasm,
+        measurementMsWasm,
+        split: { blas: splitBlas, wasm: splitWasm },
       }),
     );
   }

@@ -92,6 +92,24 @@ else
   fi
 fi
 
+# --- 2c. A BLAS for the matrix products (src/runs/blas.ts): Debian's OpenBLAS as root; elsewhere say how. Never an
+# error: without one, wasm's own matmul runs. OPENBLAS_CORETYPE is left as the machine has it.
+libs="$(ldconfig -p 2>/dev/null || true)"
+if grep -qE 'lib(openblas|cblas)\.so' <<<"$libs"; then
+  say "blas: $(grep -oE 'lib(openblas|cblas)\.so[.0-9]*' <<<"$libs" | sort -u | tr '\n' ' ')found"
+elif [[ -n "${CONDA_PREFIX:-}" ]] && ls "$CONDA_PREFIX"/lib/lib{openblas,mkl_rt,cblas}* >/dev/null 2>&1; then
+  say "blas: found in the conda env $CONDA_PREFIX"
+elif [[ "$(uname)" == Darwin ]]; then
+  say "blas: macOS Accelerate (built in)"
+elif [[ -f /etc/debian_version ]] && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  say "blas: none -> apt-get install libopenblas0"
+  apt_retry update -q || die "apt-get update failed"
+  apt_retry install -y -q --no-install-recommends libopenblas0 || die "apt-get install libopenblas0 failed"
+else
+  say "blas: none found; matrix products run on wasm's kernel (2-5x slower). For the speed:"
+  say "      Debian/Ubuntu: sudo apt-get install libopenblas0 | conda: conda install openblas | macOS: built in"
+fi
+
 # --- 3. npm dependencies ------------------------------------------------------------------------------------------
 stamp="node_modules/.package-lock.json"
 why=""
@@ -126,7 +144,7 @@ had_kernel=no
 [[ -f "$kernel_json" ]] && grep -qF "\"$ROOT/node_modules/.bin/tslab\"" "$kernel_json" && had_kernel=yes
 node_modules/.bin/tslab install --python "$PY" --binary "$ROOT/node_modules/.bin/tslab" --prefix "$prefix" >/dev/null
 [[ -f "$kernel_json" ]] || die "tslab install did not write $kernel_json"
-# The kernel's node gets the V8 flags every training process uses (src/nodeFlags.ts: ~28% less CPU time).
+# The kernel's node gets the V8 flags every training process uses (src/util/nodeFlags.ts: ~28% less CPU time).
 NODE_FLAGS="--max-semi-space-size=32"
 add_node_flags() {
   node -e 'const fs = require("fs"); const [f, flags] = process.argv.slice(1);

@@ -12,6 +12,7 @@ import {
 import { TaskError } from "../data/tasks";
 import { findRecord, recordPath, runId } from "../records/records";
 import { initBackend } from "../runs/backend";
+import { blasState } from "../runs/blas";
 import { checkpointPath, removeCheckpoint } from "../runs/checkpointFile";
 import { collectCommand, slurmCommand } from "../runs/slurm";
 import { sweepCommand } from "../runs/sweep/command";
@@ -19,8 +20,9 @@ import { sweepWorker } from "../runs/sweep/worker";
 import { trainRun } from "../runs/trainRun";
 import { TrainingError } from "../train/checkpoint";
 import { TrainingInterrupted } from "../train/train";
-import { checkpointsDir } from "../util/paths";
+import { checkpointsDir, packageVersion } from "../util/paths";
 import { formatDuration, terminalProgress } from "../util/progress";
+import { gitCommit } from "../util/provenance";
 
 const HELP = `sedlab — spectral edge dynamics and linear-centroid coupling in grokking transformers
 
@@ -32,6 +34,7 @@ Usage:
                              write a Slurm job-array script for a sweep (sedlab slurm --help)
   sedlab collect <spec> [--results DIR]
                              check that every run of a sweep has a valid record (done / missing / invalid)
+  sedlab info                what computes here: the backend, the BLAS running its matrix products, and why
   sedlab help                this text
 
 train options:
@@ -60,7 +63,27 @@ train options:
   --quiet            no progress bar
 
 A run interrupted with Ctrl-C saves a checkpoint; the same command resumes it.
-Environment: SEDLAB_BACKEND=wasm|cpu|tfjs-node|tfjs-node-gpu forces a TensorFlow.js backend.`;
+Environment: SEDLAB_BACKEND=wasm|cpu|tfjs-node|tfjs-node-gpu forces a TensorFlow.js backend;
+SEDLAB_BLAS=off|/path/to/libblas.so turns the BLAS bridge off or picks its library; SEDLAB_THREADS=N gives
+BLAS N threads (default 1: sweeps run one process per core).`;
+
+/** `sedlab info`: the backend line every record and notebook gives, and the BLAS bridge's measurement. */
+async function infoCommand(): Promise<number> {
+  const b = await initBackend();
+  const blas = blasState();
+  console.log(`backend:  ${b.description}`);
+  console.log(
+    `records:  backend "${b.name}"${b.blas ? `, blas "${b.blas}"` : ""} (segments: "${b.computePath}")`,
+  );
+  if (blas && "library" in blas) {
+    console.log(
+      `blas:     ${blas.path}: ${blas.blasGflops.toFixed(1)} GFLOP/s vs wasm's ${blas.wasmGflops.toFixed(1)} (engine shapes, measured now)`,
+    );
+  }
+  console.log(`OPENBLAS_CORETYPE: ${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
+  console.log(`sedlab ${packageVersion()} at ${gitCommit()}, node ${process.version}`);
+  return 0;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -74,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
         return slurmCommand(rest);
       case "collect":
         return collectCommand(rest);
+      case "info":
+        return await infoCommand();
       case "_worker": // internal: a sweep's worker process
         return await sweepWorker();
       case undefined:

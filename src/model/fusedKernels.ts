@@ -52,8 +52,8 @@ interface WasmApi {
 }
 const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels (and the BLAS bridge, runs/blas.ts) use. */
+export interface WasmBackend {
   /** Its WebAssembly.Memory. */
   wasm: { asm: { memory: { buffer: ArrayBuffer } } };
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
@@ -83,7 +83,7 @@ function exportsFor(backend: WasmBackend): FusedExports {
 }
 
 /** A tensor's byte offset in the heap; 0 (the kernels' "absent") for an output not asked for. */
-const ptr = (backend: WasmBackend, t: tf.TensorInfo | undefined): number =>
+export const ptr = (backend: WasmBackend, t: tf.TensorInfo | undefined): number =>
   t ? backend.dataIdMap.get(t.dataId).memoryOffset : 0;
 
 function register(kernelName: string, kernelFunc: tf.KernelFunc): void {

@@ -32,6 +32,8 @@ export interface RunRecord {
   /** Task label, e.g. "add" or the normalised expression. */
   task: string;
   backend: string;
+  /** The BLAS that ran the backend's matrix products (absent: the backend's own, e.g. wasm's kernel). */
+  blas?: string;
   sedlabVersion: string;
   commit: string;
   date: string;

@@ -9,6 +9,7 @@ import { checkpointsDir, packageVersion } from "../util/paths";
 import type { Progress } from "../util/progress";
 import { gitCommit } from "../util/provenance";
 import { initBackend } from "./backend";
+import { activeBlas } from "./blas";
 import { fileCheckpointStore } from "./checkpointFile";
 import { observersFor } from "./observers";
 
@@ -37,10 +38,19 @@ export interface TrainRunOptions {
 export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}): Promise<RunRecord> {
   const backend = await initBackend();
   const id = runId(config);
+  const blas = backend.name === "wasm" ? activeBlas() : null;
   const ckDir = opts.checkpointDir === undefined ? checkpointsDir() : opts.checkpointDir;
   const warn = opts.warn ?? ((m: string) => console.warn(`sedlab: ${m}`));
   return train(config, {
-    env: { id, backend: backend.name, sedlabVersion: packageVersion(), commit: opts.commit ?? gitCommit },
+    env: {
+      id,
+      backend: backend.name,
+      // Asked now, not at start-up: the bench and tests switch the BLAS path within one process.
+      computePath: blas ? `${backend.name} + ${blas}` : backend.name,
+      blas,
+      sedlabVersion: packageVersion(),
+      commit: opts.commit ?? gitCommit,
+    },
     observers: observersFor(config, opts.observers),
     onProgress: opts.onProgress,
     signal: opts.signal,

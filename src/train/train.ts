@@ -26,7 +26,12 @@ export { TrainingError } from "./checkpoint";
 /** Which run this is and which code trains it: stamped on checkpoints (segments) and the record. */
 export interface RunEnv {
   id: string;
+  /** The tfjs backend ("wasm", "cpu", …): the record's `backend`. */
   backend: string;
+  /** What computes, as segments name it: the backend, plus the BLAS that runs its matmuls if any. */
+  computePath?: string;
+  /** The BLAS running wasm's matrix products (the record's `blas`), if any. */
+  blas?: string | null;
   sedlabVersion: string;
   /** The code's commit, asked when a segment starts and when the record is written. */
   commit(): string;
@@ -82,7 +87,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
   const store = opts.checkpoints ?? null;
   const segmentNow = (): Omit<Segment, "fromStep"> => ({
     commit: env.commit(),
-    backend: env.backend,
+    backend: env.computePath ?? env.backend,
     sedlabVersion: env.sedlabVersion,
   });
 
@@ -229,6 +234,7 @@ function buildRecord(
     config,
     task: taskNames.join("+"),
     backend: env.backend,
+    ...(env.blas ? { blas: env.blas } : {}),
     sedlabVersion: env.sedlabVersion,
     commit: env.commit(),
     date: new Date().toISOString(),
