@@ -458,11 +458,13 @@ describe("CLI interruption", { timeout: 120_000 }, () => {
 
 describe("segments: which code trained which steps", () => {
   const config = testConfig();
+  /** What a segment calls the compute path: the backend, plus the BLAS running its matmuls (runs/blas.ts). */
+  const computePath = (r: RunRecord) => (r.blas ? `${r.backend} + ${r.blas}` : r.backend);
 
   it("a run in one go has one segment: its commit, backend and version from step 0", async () => {
     const rec = await trainRun(config, dirs({ commit: () => "aaaa111" }));
     assert.deepEqual(rec.segments, [
-      { fromStep: 0, commit: "aaaa111", backend: rec.backend, sedlabVersion: rec.sedlabVersion },
+      { fromStep: 0, commit: "aaaa111", backend: computePath(rec), sedlabVersion: rec.sedlabVersion },
     ]);
     assert.equal(rec.commit, "aaaa111");
   });
@@ -491,7 +493,7 @@ describe("segments: which code trained which steps", () => {
     const seg = (fromStep: number, commit: string) => ({
       fromStep,
       commit,
-      backend: rec.backend,
+      backend: computePath(rec),
       sedlabVersion: rec.sedlabVersion,
     });
     assert.deepEqual(rec.segments, [seg(0, "aaaa111"), seg(50, "bbbb222")]);
@@ -513,7 +515,7 @@ describe("segments: which code trained which steps", () => {
     assert.deepEqual(rec.segments?.[1], {
       fromStep: 50,
       commit: "cccc333",
-      backend: rec.backend,
+      backend: computePath(rec),
       sedlabVersion: rec.sedlabVersion,
     });
     assert.equal(warnings.length, 1);
