@@ -300,7 +300,7 @@ async function main() {
     `paper-preset step:  ${stepMs.toFixed(1)} ms (median of ${steps}; batch ${B}, p ${cfg.p}, d ${cfg.d}, ${cfg.layers} layers)`,
     `  effective rate:   ${(NAIVE_STEP_GFLOP / (stepMs / 1000)).toFixed(1)} GFLOP/s of the naive ${NAIVE_STEP_GFLOP} GFLOP step`,
     `  vs matmul bound:  ${(stepMs / idealMs).toFixed(2)} × (${NAIVE_STEP_GFLOP} GFLOP at the active path's matmul rate = ${idealMs.toFixed(1)} ms)`,
-    `  reference model:  ${referenceMs.toFixed(1)} ms (tfjs autodiff of src/model.ts) = ${(referenceMs / stepMs).toFixed(2)} × the engine`,
+    `  reference model:  ${referenceMs.toFixed(1)} ms (tfjs autodiff of src/model/model.ts) = ${(referenceMs / stepMs).toFixed(2)} × the engine`,
     `eval ${pairs.a.length} pairs:   ${evalMs.toFixed(1)} ms = ${(evalMs / stepMs).toFixed(2)} × stepMs (target ≤ 6)`,
     `coupling measurement: ${measurementMs.toFixed(0)} ms (52 centroid passes × ${sed.probes} probes; target ≤ ${measurementTarget.toFixed(0)} ms = 3 s × 40 GFLOP/s ÷ measured rate)`,
     `  gradient row ${gradRowMs.toFixed(1)} ms, window push ${pushMs.toFixed(1)} ms, top-${sed.k} SVD of ${sed.window} rows ${svdMs.toFixed(1)} ms`,

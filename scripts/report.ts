@@ -1,6 +1,6 @@
 // `npm run report`: execute every notebook against the cached run records (scripts/run-notebooks.sh, paper preset,
 // SEDLAB_CACHE_ONLY=1 so that nothing trains: a notebook that needs a missing record fails and names it) and write
-// reports/index.html linking the reports, each with its headline number beside the paper's (src/report.ts).
+// reports/index.html linking the reports, each with its headline number beside the paper's (src/present/report.ts).
 //
 //   npx tsx scripts/report.ts [--preset paper|quick|test] [--out DIR] [--index-only]
 //

@@ -124,7 +124,7 @@ for stale in [base + ".html"] if error else [base + ".failed.html", base + ".fai
         os.remove(stale)  # no stale report next to this run's result
 # The lab template minus its require.js and MathJax <script src> (a CDN URL with a conda nbconvert, /usr/share/javascript
 # on Debian): reports must open offline with no request to another host. Our figures need neither (plotly.js is inlined
-# once by src/nbdisplay.ts; the notebooks write maths in Unicode).
+# once by src/present/nbdisplay.ts; the notebooks write maths in Unicode).
 OFFLINE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}

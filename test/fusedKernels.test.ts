@@ -1,4 +1,4 @@
-// The wasm SIMD kernels (src/kernels/fused.wat) against float64 references and tfjs' own ops, and the embedded
+// The wasm SIMD kernels (src/model/kernels/fused.wat) against float64 references and tfjs' own ops, and the embedded
 // bytes against their source.
 import assert from "node:assert/strict";
 import fs from "node:fs";

@@ -1,4 +1,4 @@
-// The V8 flags of src/nodeFlags.ts are repeated where TypeScript cannot be imported: the bin script's shebang,
+// The V8 flags of src/util/nodeFlags.ts are repeated where TypeScript cannot be imported: the bin script's shebang,
 // the bench script and the kernel registration. This keeps the copies in step with the constant.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";

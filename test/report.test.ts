@@ -1,4 +1,4 @@
-// The reports index (src/report.ts): headlines from records, missing records and notebooks, the HTML.
+// The reports index (src/present/report.ts): headlines from records, missing records and notebooks, the HTML.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { makeConfig } from "../src/config/config";

@@ -1,5 +1,5 @@
 // The fast path: the model's forward and backward passes written out by hand with plain tfjs ops, no gradient
-// tape. It computes exactly what src/model.ts computes (tests compare them), with fewer and cheaper ops:
+// tape. It computes exactly what src/model/model.ts computes (tests compare them), with fewer and cheaper ops:
 // - the two positions are stacked as rows [e0; e1] of one [2B, d] tensor; attention over two keys is a sigmoid
 //   of (own-key score − other-key score), and "the other position" is a row permutation (swap halves);
 // - a multitask model has several heads on the shared trunk (layout.heads): the forward reads the heads asked
@@ -8,7 +8,7 @@
 // - the last layer computes its query, attention output, MLP and LayerNorms for position 0 only;
 // - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
 // - on wasm, GELU, LayerNorm, transposes, row swaps, row gathers and column concats are our own kernels on the
-//   backend's heap (src/fusedKernels.ts) instead of several tfjs ops or a round trip through JavaScript;
+//   backend's heap (src/model/fusedKernels.ts) instead of several tfjs ops or a round trip through JavaScript;
 // - backward to the input embedding only (centroids) skips every weight-gradient matmul.
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -38,7 +38,7 @@ export const levers = {
   firstLayerTable: true,
   /**
    * On wasm: GELU, LayerNorm (forward and backward), transposes, row swaps, row gathers and column concats as
-   * one pass each in place on the backend's heap (src/fusedKernels.ts), instead of 5–10 tfjs ops or a round
+   * one pass each in place on the backend's heap (src/model/fusedKernels.ts), instead of 5–10 tfjs ops or a round
    * trip through JavaScript.
    */
   fusedKernels: true,

@@ -3,7 +3,7 @@
 // pass each; and transposes, row swaps, row gathers and column concats, which otherwise cost a round trip
 // through JavaScript or tfjs' row-by-row copies. They are registered as tfjs kernels on the wasm backend, so
 // their outputs are ordinary tensors (tracked by tidy, disposed as usual), and they run in place on that
-// backend's heap: src/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
+// backend's heap: src/model/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
 import * as tf from "@tensorflow/tfjs";
 import { FUSED_WASM_BASE64 } from "./kernels/fusedWasm";
 

@@ -13,7 +13,7 @@
  * every `show*` falls back to printing the `text/plain` representation on stdout. `figureBundle` and `tableHtml`
  * are pure and unit-tested (test/nbdisplay.test.ts).
  *
- * Notebooks in notebooks/ import it as `import { showFigure } from "./src/nbdisplay";` (notebooks/src -> ../src).
+ * Notebooks in notebooks/ import it as `import { showFigure } from "./src/index";` (notebooks/src -> ../src).
  * Do not use `import.meta` here: tslab compiles this file to CommonJS.
  */
 import { randomBytes } from "node:crypto";

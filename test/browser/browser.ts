@@ -84,7 +84,7 @@ const TRACE_SELECTOR = [
   ".pielayer .trace",
 ].join(", ");
 
-/** Every sedlab figure div on the page (src/nbdisplay.ts: `div.sedlab-plotly`) and what Plotly drew in it. */
+/** Every sedlab figure div on the page (src/present/nbdisplay.ts: `div.sedlab-plotly`) and what Plotly drew in it. */
 export function figureStatus(page: Page): Promise<FigureStatus[]> {
   return page.evaluate((sel) => {
     return Array.from(document.querySelectorAll<HTMLElement>(".sedlab-plotly")).map((el) => {

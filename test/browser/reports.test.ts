@@ -31,7 +31,7 @@ const files = existsSync(REPORTS)
 const missing = chromiumMissing();
 const skip = skipWhenAbsent(missing);
 
-/** The inline plotly.js loader of src/nbdisplay.ts (`plotlyLoaderHtml`): one per report that has figures. */
+/** The inline plotly.js loader of src/present/nbdisplay.ts (`plotlyLoaderHtml`): one per report that has figures. */
 const PLOTLY_LOADER = '<script type="text/javascript">if (!window.Plotly) {';
 
 describe("HTML reports in headless Chromium", () => {

@@ -1,4 +1,4 @@
-;; Fused elementwise kernels for the wasm backend (see src/fusedKernels.ts). They read and write the
+;; Fused elementwise kernels for the wasm backend (see src/model/fusedKernels.ts). They read and write the
 ;; tensors of tfjs-backend-wasm in place: this module imports that backend's memory, and every pointer
 ;; is a byte offset into it. 128-bit SIMD throughout; callers guarantee counts and row widths divisible
 ;; by 4. Rebuild the embedded bytes with `npm run build:kernels` after editing.
