@@ -289,10 +289,19 @@ export function enableBlas(): BlasInfo | NoBlas {
   const original = tf.getKernel("BatchMatMul", "wasm");
   if (!original) throw new Error("the wasm backend has no BatchMatMul kernel to replace");
   kernels = { wasm: original, blas: { ...original, kernelFunc: blasMatMul(lib.sgemm, original.kernelFunc) } };
-  const wasmGflops = matMulRate();
-  use(kernels.blas);
-  const blasGflops = matMulRate();
-  const active = blasGflops > wasmGflops;
+  // Alternate the paths and keep each one's best, so that a burst of load elsewhere does not decide; keep BLAS
+  // unless it is clearly slower (a flip between processes would make their records differ in rounding).
+  let wasmGflops = 0;
+  let blasGflops = 0;
+  for (let round = 0; round < 2; round++) {
+    use(kernels.wasm);
+    wasmGflops = Math.max(wasmGflops, matMulRate());
+    use(kernels.blas);
+    blasGflops = Math.max(blasGflops, matMulRate());
+  }
+  // A library named in SEDLAB_BLAS is used as asked (the measurement is still reported).
+  const forced = setting !== undefined && setting !== "" && setting !== "auto";
+  const active = forced || blasGflops >= 0.9 * wasmGflops;
   if (!active) use(kernels.wasm);
   const kernel = lib.kernel ? `${lib.kernel} kernel, ` : "";
   const what = `${lib.library} (${kernel}${threads} thread${threads === 1 ? "" : "s"})`;
@@ -331,6 +340,16 @@ export function setBlasActive(on: boolean): boolean {
 /** Whether a BLAS library was loaded (active or not). */
 export function blasLoaded(): boolean {
   return kernels !== undefined;
+}
+
+/**
+ * The SEDLAB_BLAS value that makes another process take this one's decision without measuring again (a sweep's
+ * workers get it, so that all of a sweep's runs use one path): the library's path, or "off".
+ */
+export function blasDecision(): string | undefined {
+  if (!state) return undefined;
+  if ("active" in state) return state.active ? state.path : "off";
+  return state.reason === "not wasm" ? undefined : "off";
 }
 
 /** The bridge's state (undefined before enableBlas ran). */
