@@ -31,14 +31,7 @@ const NAIVE_STEP_GFLOP = 1.65;
 
 /** `f` with wasm's own matmul kernel (BLAS switched off around it); `f` itself when no BLAS is loaded. */
 function onWasm(f: () => void): () => void {
-  return () => {
-    const was = setBlasActive(false);
-    try {
-      f();
-    } finally {
-      setBlasActive(was);
-    }
-  };
+  return () => onWasmValue(f);
 }
 
 /**
@@ -281,9 +274,7 @@ async function main() {
   const measurementTarget = 3000 * (40 / gflops);
   const stepMsWasm = blas ? leverMs[1] : stepMs;
   const splitBlas = blas ? split(stepWith, adam, 10) : null;
-  const splitWasm = (blas ? onWasmValue : (f: () => Record<string, number>) => f())(() =>
-    split(stepWith, adam, 10),
-  );
+  const splitWasm = onWasmValue(() => split(stepWith, adam, 10));
   const splitLine = (name: string, sp: Record<string, number> | null) =>
     sp
       ? `  ${name.padEnd(16)} ${sp.totalMs.toFixed(1)} ms = matmul ${sp.matmulMs.toFixed(1)} + AdamW ${sp.adamwMs.toFixed(1)} + rest (elementwise, dispatch, uploads) ${sp.restMs.toFixed(1)}`

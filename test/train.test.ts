@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { type ConfigOverrides, makeConfig, type TrainConfig } from "../src/config/config";
 import { loadRecord, recordPath, runId } from "../src/records/records";
-import { grokStepOf, type RunRecord, validateRecord } from "../src/records/schema";
+import { computePathOf, grokStepOf, type RunRecord, validateRecord } from "../src/records/schema";
 import { currentBackend, initBackend } from "../src/runs/backend";
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from "../src/runs/checkpointFile";
 import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
@@ -458,8 +458,7 @@ describe("CLI interruption", { timeout: 120_000 }, () => {
 
 describe("segments: which code trained which steps", () => {
   const config = testConfig();
-  /** What a segment calls the compute path: the backend, plus the BLAS running its matmuls (runs/blas.ts). */
-  const computePath = (r: RunRecord) => (r.blas ? `${r.backend} + ${r.blas}` : r.backend);
+  const computePath = (r: RunRecord) => computePathOf(r.backend, r.blas);
 
   it("a run in one go has one segment: its commit, backend and version from step 0", async () => {
     const rec = await trainRun(config, dirs({ commit: () => "aaaa111" }));

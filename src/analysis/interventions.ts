@@ -4,7 +4,7 @@ import { INTERVENTION_DEFAULTS, INTERVENTION_MODES, type InterventionConfig } fr
 import type { InterventionResult } from "../records/results";
 import type { RunRecord } from "../records/schema";
 import { PAPER } from "./paper";
-import { formatMeanSd, meanSd } from "./sed";
+import { formatMeanSd, meanSd, median } from "./sed";
 
 export type Mode = InterventionConfig["mode"];
 export const MODES: readonly Mode[] = INTERVENTION_MODES;
@@ -227,7 +227,7 @@ export function ablationTable(rows: InterventionRow[]): Record<string, string | 
 
 /** keep-sed / remove-sed: the largest principal angle (degrees) between the first basis and later ones. */
 export function driftCurves(
-  records: RunRecord[],
+  records: readonly RunRecord[],
 ): { id: string; mode: Mode; seed: number; op: string; step: number[]; maxAngle: number[] }[] {
   return records
     .filter((r) => (interventionOf(r)?.drift.length ?? 0) > 0)
@@ -249,7 +249,7 @@ export function driftCurves(
  * angle (to the first basis) at any later eval, in degrees.
  */
 export function driftAfter(records: readonly RunRecord[], step: number): { id: string; degrees: number }[] {
-  return driftCurves([...records])
+  return driftCurves(records)
     .filter((d) => d.mode === "keep-sed" && d.step.includes(step))
     .map((d) => {
       const base = d.maxAngle[d.step.indexOf(step)];
@@ -272,13 +272,10 @@ export function driftText(all: readonly RunRecord[]): string | null {
   const parts: string[] = [];
   let n = 0;
   for (const step of [50, 100]) {
-    const d = driftAfter(records, step)
-      .map((x) => x.degrees)
-      .sort((a, b) => a - b);
+    const d = driftAfter(records, step).map((x) => x.degrees);
     if (d.length === 0) continue;
     n = Math.max(n, d.length);
-    const med = d.length % 2 ? d[(d.length - 1) / 2] : (d[d.length / 2 - 1] + d[d.length / 2]) / 2;
-    parts.push(`after step ${step} at most ${d[d.length - 1].toFixed(1)}° (median ${med.toFixed(1)}°)`);
+    parts.push(`after step ${step} at most ${Math.max(...d).toFixed(1)}° (median ${median(d).toFixed(1)}°)`);
   }
   return parts.length ? `${parts.join(", ")}, over ${n} keep-SED runs` : null;
 }

@@ -9,7 +9,7 @@ import {
 } from "../records/results";
 import type { RunRecord } from "../records/schema";
 import { PAPER_MULTITASK } from "./paper";
-import { formatMeanSd, meanSd } from "./sed";
+import { formatMeanSd, meanSd, median } from "./sed";
 
 /** The record's multitask diagnostics (throws naming the run when it has none). */
 export function multitaskCouplingOf(r: RunRecord): MultitaskCouplingRecord {
@@ -115,12 +115,6 @@ export function angleSeries(
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 const range = (xs: number[], d = 1) =>
   xs.length ? `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}` : "—";
-const medianOf = (xs: number[]) => {
-  if (!xs.length) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /**
  * A plain-words reading of our multitask numbers against the paper's claim (update-SED R̄ ≤ 1 on every task,
@@ -143,8 +137,8 @@ export function multitaskClaimCheck(rows: MultitaskPeakRow[], records: RunRecord
     const lossUpd = rs.map((r) => r.aggregateOverUpdate as number).filter(Number.isFinite);
     const updLe1 = up.filter((x) => x <= PAPER_MULTITASK.updateRbarMax).length;
     const closeAgg = lossAgg.filter((x) => x <= 2).length;
-    const mAgg = medianOf(lossAgg);
-    const mUpd = medianOf(lossUpd);
+    const mAgg = median(lossAgg);
+    const mUpd = median(lossUpd);
     const canc = records
       .filter((r) => r.config.checkpointEvery === c)
       .flatMap((r) => cancellationSeries(r).ratio)
@@ -159,7 +153,7 @@ export function multitaskClaimCheck(rows: MultitaskPeakRow[], records: RunRecord
     ];
     if (canc.length) {
       lines.push(
-        `The tasks' attention gradients cancel partly when summed: ‖Σ_t g_t‖ / Σ_t ‖g_t‖ has median ${fmt(medianOf(canc), 2)} over the checkpoints `,
+        `The tasks' attention gradients cancel partly when summed: ‖Σ_t g_t‖ / Σ_t ‖g_t‖ has median ${fmt(median(canc), 2)} over the checkpoints `,
         `(1 = aligned; 0.5 = four orthogonal gradients of equal norm). `,
       );
     }

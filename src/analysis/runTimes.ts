@@ -1,5 +1,6 @@
 // Run times as the records state them (wallSeconds: every segment's wall time, added), never as constants.
 import type { RunRecord } from "../records/schema";
+import { median } from "./sed";
 
 export interface RunTimeSummary {
   n: number;
@@ -11,10 +12,8 @@ export interface RunTimeSummary {
 /** Median and range of the runs' wall times, in minutes (null for no runs). */
 export function runTimeSummary(records: readonly RunRecord[]): RunTimeSummary | null {
   if (records.length === 0) return null;
-  const m = records.map((r) => r.wallSeconds / 60).sort((a, b) => a - b);
-  const mid = Math.floor(m.length / 2);
-  const median = m.length % 2 ? m[mid] : (m[mid - 1] + m[mid]) / 2;
-  return { n: m.length, medianMinutes: median, minMinutes: m[0], maxMinutes: m[m.length - 1] };
+  const m = records.map((r) => r.wallSeconds / 60);
+  return { n: m.length, medianMinutes: median(m), minMinutes: Math.min(...m), maxMinutes: Math.max(...m) };
 }
 
 /** E.g. "median 31 min (27–48 min over 3 runs, one core each)"; "no runs yet" when there are none. */

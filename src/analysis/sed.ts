@@ -60,6 +60,14 @@ export function meanSd(xs: (number | null)[]): { mean: number; sd: number; n: nu
   return { mean, sd, n };
 }
 
+/** The median (NaN for an empty list). */
+export function median(xs: readonly number[]): number {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 export function formatMeanSd(m: { mean: number; sd: number; n: number }, digits = 1): string {
   if (m.n === 0) return "—";
   return m.n > 1 ? `${m.mean.toFixed(digits)} ± ${m.sd.toFixed(digits)}` : m.mean.toFixed(digits);

@@ -11,8 +11,9 @@ import {
 } from "../config/config";
 import { TaskError } from "../data/tasks";
 import { findRecord, recordPath, runId } from "../records/records";
+import { computePathOf } from "../records/schema";
 import { initBackend } from "../runs/backend";
-import { blasState } from "../runs/blas";
+import { activeBlas, blasState } from "../runs/blas";
 import { checkpointPath, removeCheckpoint } from "../runs/checkpointFile";
 import { collectCommand, slurmCommand } from "../runs/slurm";
 import { sweepCommand } from "../runs/sweep/command";
@@ -71,9 +72,10 @@ BLAS N threads (default 1: sweeps run one process per core).`;
 async function infoCommand(): Promise<number> {
   const b = await initBackend();
   const blas = blasState();
+  const running = activeBlas();
   console.log(`backend:  ${b.description}`);
   console.log(
-    `records:  backend "${b.name}"${b.blas ? `, blas "${b.blas}"` : ""} (segments: "${b.computePath}")`,
+    `records:  backend "${b.name}"${running ? `, blas "${running}"` : ""} (segments: "${computePathOf(b.name, running)}")`,
   );
   if (blas && "library" in blas) {
     console.log(

@@ -164,12 +164,9 @@ export function loadRecords(dir = runsDir()): {
   if (!existsSync(dir)) return { records, invalid };
   for (const f of readdirSync(dir).sort()) {
     if (!f.endsWith(".json")) continue;
-    const path = join(dir, f);
-    try {
-      records.push(loadRecord(path));
-    } catch (e) {
-      invalid.push({ path, error: (e as Error).message });
-    }
+    const l = lookupPath(join(dir, f));
+    if (l.status === "ok") records.push(l.record);
+    else if (l.status === "invalid") invalid.push({ path: l.path, error: l.error });
   }
   return { records, invalid };
 }

@@ -61,6 +61,11 @@ export interface RunRecord {
   [extra: string]: unknown;
 }
 
+/** What computes, as segments name it: the backend, plus the BLAS running its matmuls, e.g. "wasm + OpenBLAS …". */
+export function computePathOf(backend: string, blas?: string | null): string {
+  return blas ? `${backend} + ${blas}` : backend;
+}
+
 /** A stretch of a run trained on one commit and backend: steps fromStep+1 onwards, until the next segment. */
 export interface Segment {
   fromStep: number;

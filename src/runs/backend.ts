@@ -2,7 +2,7 @@
 // libtensorflow at install time, which our CI cannot), else wasm, else the pure-JS cpu backend.
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
-import { activeBlas, enableBlas } from "./blas";
+import { enableBlas } from "./blas";
 
 export type BackendChoice = "tfjs-node-gpu" | "tfjs-node" | "wasm" | "cpu";
 export const BACKEND_CHOICES: readonly BackendChoice[] = ["tfjs-node-gpu", "tfjs-node", "wasm", "cpu"];
@@ -12,12 +12,8 @@ export interface BackendInfo {
   name: BackendChoice;
   /** tfjs' own name for the active backend ("tensorflow", "wasm", "cpu"). */
   tfBackend: string;
-  /** One line for logs and notebooks (with the BLAS bridge's verdict on wasm). */
+  /** One line for logs and notebooks (with the BLAS bridge's verdict on wasm; `activeBlas()` says what runs). */
   description: string;
-  /** The BLAS that runs wasm's matrix products, e.g. "OpenBLAS 0.3.21 (Haswell kernel, 1 thread)"; null: none. */
-  blas: string | null;
-  /** What computes, as records and checkpoints name it: "wasm", or "wasm + OpenBLAS 0.3.21 (…)". */
-  computePath: string;
 }
 
 let active: BackendInfo | undefined;
@@ -74,13 +70,10 @@ export async function initBackend(prefer?: string): Promise<BackendInfo> {
       await tf.ready();
       // On wasm (Node), matrix products go to the machine's BLAS when it measures faster (runs/blas.ts).
       const bridge = choice === "wasm" ? enableBlas() : undefined;
-      const blas = choice === "wasm" ? activeBlas() : null;
       active = {
         name: choice,
         tfBackend: tf.getBackend(),
         description: bridge ? `${describe(choice)}; ${bridge.description}` : describe(choice),
-        blas,
-        computePath: blas ? `${choice} + ${blas}` : choice,
       };
       return active;
     }

@@ -222,41 +222,44 @@ function blasMatMul(sgemm: Sgemm, original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-/** GFLOP/s of `run` on the engine's typical shapes (paper preset: batch 512, d 128, MLP 256, p 97). */
-function rate(run: (m: number, n: number, k: number) => void): number {
-  const shapes: [number, number, number][] = [
-    [1024, 384, 128],
-    [512, 128, 256],
-    [129, 256, 1024],
-  ];
-  for (const [m, n, k] of shapes) run(m, n, k); // warm up
-  const t0 = performance.now();
-  let flops = 0;
-  for (let rep = 0; rep < 1; rep++) {
-    for (const [m, n, k] of shapes) {
-      run(m, n, k);
-      flops += 2 * m * n * k;
-    }
-  }
-  return flops / ((performance.now() - t0) * 1e6);
-}
+/** The engine's typical products [M, N, K] (paper preset: batch 512, d 128, MLP 256, p 97). */
+const RATE_SHAPES: [number, number, number][] = [
+  [1024, 384, 128],
+  [512, 128, 256],
+  [129, 256, 1024],
+];
 
-/** Time tf.matMul on random operands of each shape (the kernel registered now runs). */
-function matMulRate(): number {
-  const cache = new Map<string, [tf.Tensor2D, tf.Tensor2D]>();
-  const r = rate((m, n, k) => {
-    const key = `${m},${n},${k}`;
-    let ops = cache.get(key);
-    if (!ops) {
-      ops = [tf.randomNormal([m, k]) as tf.Tensor2D, tf.randomNormal([k, n]) as tf.Tensor2D];
-      cache.set(key, ops);
+/**
+ * GFLOP/s of tf.matMul with each kernel, on the same random operands: a warm-up pass each, then `rounds`
+ * alternating timed passes, keeping each kernel's best (so a burst of load elsewhere does not decide).
+ */
+function matMulRates(paths: tf.KernelConfig[], rounds: number): number[] {
+  const ops = RATE_SHAPES.map(
+    ([m, n, k]) => [tf.randomNormal([m, k]), tf.randomNormal([k, n])] as tf.Tensor2D[],
+  );
+  const pass = () => {
+    for (const [x, y] of ops) {
+      const c = tf.matMul(x, y);
+      c.dataSync();
+      c.dispose();
     }
-    const c = tf.matMul(ops[0], ops[1]);
-    c.dataSync();
-    c.dispose();
-  });
-  for (const [x, y] of cache.values()) tf.dispose([x, y]);
-  return r;
+  };
+  const flops = RATE_SHAPES.reduce((s, [m, n, k]) => s + 2 * m * n * k, 0);
+  const best = paths.map(() => 0);
+  for (const k of paths) {
+    use(k);
+    pass();
+  }
+  for (let r = 0; r < rounds; r++) {
+    paths.forEach((k, i) => {
+      use(k);
+      const t0 = performance.now();
+      pass();
+      best[i] = Math.max(best[i], flops / ((performance.now() - t0) * 1e6));
+    });
+  }
+  tf.dispose(ops.flat());
+  return best;
 }
 
 /**
@@ -289,20 +292,12 @@ export function enableBlas(): BlasInfo | NoBlas {
   const original = tf.getKernel("BatchMatMul", "wasm");
   if (!original) throw new Error("the wasm backend has no BatchMatMul kernel to replace");
   kernels = { wasm: original, blas: { ...original, kernelFunc: blasMatMul(lib.sgemm, original.kernelFunc) } };
-  // Alternate the paths and keep each one's best, so that a burst of load elsewhere does not decide; keep BLAS
-  // unless it is clearly slower (a flip between processes would make their records differ in rounding).
-  let wasmGflops = 0;
-  let blasGflops = 0;
-  for (let round = 0; round < 2; round++) {
-    use(kernels.wasm);
-    wasmGflops = Math.max(wasmGflops, matMulRate());
-    use(kernels.blas);
-    blasGflops = Math.max(blasGflops, matMulRate());
-  }
+  // Keep BLAS unless it is clearly slower: a flip between processes would make their records differ in rounding.
+  const [wasmGflops, blasGflops] = matMulRates([kernels.wasm, kernels.blas], 2);
   // A library named in SEDLAB_BLAS is used as asked (the measurement is still reported).
   const forced = setting !== undefined && setting !== "" && setting !== "auto";
   const active = forced || blasGflops >= 0.9 * wasmGflops;
-  if (!active) use(kernels.wasm);
+  use(active ? kernels.blas : kernels.wasm);
   const kernel = lib.kernel ? `${lib.kernel} kernel, ` : "";
   const what = `${lib.library} (${kernel}${threads} thread${threads === 1 ? "" : "s"})`;
   state = {

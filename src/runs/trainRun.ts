@@ -46,7 +46,6 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
       id,
       backend: backend.name,
       // Asked now, not at start-up: the bench and tests switch the BLAS path within one process.
-      computePath: blas ? `${backend.name} + ${blas}` : backend.name,
       blas,
       sedlabVersion: packageVersion(),
       commit: opts.commit ?? gitCommit,

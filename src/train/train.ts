@@ -6,6 +6,7 @@ import { makeDataset, makeMultitaskDataset } from "../data/tasks";
 import { disposeEngineBatch, engineBatch, engineLossAndGrad } from "../model/engine";
 import { initTheta, makeLayout } from "../model/params";
 import {
+  computePathOf,
   grokStepOf,
   type MetricPoint,
   RECORD_SCHEMA,
@@ -28,9 +29,7 @@ export interface RunEnv {
   id: string;
   /** The tfjs backend ("wasm", "cpu", …): the record's `backend`. */
   backend: string;
-  /** What computes, as segments name it: the backend, plus the BLAS that runs its matmuls if any. */
-  computePath?: string;
-  /** The BLAS running wasm's matrix products (the record's `blas`), if any. */
+  /** The BLAS running wasm's matrix products (the record's `blas`; segments name both), if any. */
   blas?: string | null;
   sedlabVersion: string;
   /** The code's commit, asked when a segment starts and when the record is written. */
@@ -87,7 +86,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
   const store = opts.checkpoints ?? null;
   const segmentNow = (): Omit<Segment, "fromStep"> => ({
     commit: env.commit(),
-    backend: env.computePath ?? env.backend,
+    backend: computePathOf(env.backend, env.blas),
     sedlabVersion: env.sedlabVersion,
   });
 
