@@ -185,6 +185,7 @@ describe("intervention hook", () => {
       step,
       layout,
       gradNorm: norm(grad),
+      all: grad,
       grad: (g) => {
         const r = groupRange(layout, g);
         return grad.subarray(r.start, r.end);

@@ -1,19 +1,27 @@
 // Causal interventions (paper §5): pure analysis of their records — grok steps per mode, speed-ups over control,
 // the subspace drift of keep-sed, and a verdict computed from the numbers.
-import { INTERVENTION_DEFAULTS, INTERVENTION_MODES, type InterventionConfig } from "../config/config";
+import { INTERVENTION_DEFAULTS, type InterventionMode, PROJECTION_MODES } from "../config/config";
 import type { InterventionResult } from "../records/results";
 import type { RunRecord } from "../records/schema";
 import { PAPER } from "./paper";
 import { formatMeanSd, meanSd, median } from "./sed";
 
-export type Mode = InterventionConfig["mode"];
-export const MODES: readonly Mode[] = INTERVENTION_MODES;
+export type Mode = InterventionMode;
+/** The paper's projection modes, in its order (the attention controls are analysis/attentionControls.ts's). */
+export const MODES: readonly Mode[] = PROJECTION_MODES;
 export const MODE_LABEL: Record<Mode, string> = {
   control: "A control",
   "remove-sed": "B remove SED",
   "keep-sed": "C keep SED",
   "remove-random": "D remove random",
   "keep-random": "E keep random",
+  "freeze-attention": "freeze attention",
+  "freeze-attention-at-init": "freeze attention at init",
+  "zero-attention-gradient": "zero attention gradient",
+  "scale-attention-lr": "attention lr scaled",
+  "keep-random-norm-matched": "keep random, norm-matched",
+  grokfast: "Grokfast (all)",
+  "grokfast-attention": "Grokfast (attention)",
 };
 
 /**

@@ -53,11 +53,13 @@ train options:
   --checkpoint-every N           eval/checkpoint spacing c (25)
   --sed              record SED diagnostics: update- and gradient-SED of the attention weights (W 20, K 3)
                      and their coupling R_k to the linear centroids, every 200 steps and at the end
-  --intervention MODE  causal intervention on the attention gradient, from step W+1 (paper §5):
+  --intervention MODE  causal intervention on the attention gradient, from step W+1 (paper §5), or an
+                     attention control (freeze, zero gradient, lr scale, Grokfast; README):
                      ${INTERVENTION_MODES.join(" | ")}
   --projection P     gradient (default: project the clipped gradient before AdamW) | update (project the
                      AdamW displacement instead, moments untouched)
   --rank K           rank of the kept/removed subspace (default 3)
+  --lr-scale X       scale-attention-lr: the factor on the attention displacement (e.g. 0.1)
   --force            retrain even if a valid record for this config exists
   --no-checkpoint    do not write resumable checkpoints
   --out DIR          folder for the run record (default data/runs)
@@ -162,6 +164,7 @@ export function parseTrainArgs(args: string[]): {
         intervention: { type: "string" },
         projection: { type: "string" },
         rank: { type: "string" },
+        "lr-scale": { type: "string" },
         force: { type: "boolean" },
         "no-checkpoint": { type: "boolean" },
         out: { type: "string" },
@@ -195,7 +198,12 @@ export function parseTrainArgs(args: string[]): {
     batch: num("batch", s("batch"), true),
     checkpointEvery: num("checkpoint-every", s("checkpoint-every"), true),
     sed: values.sed === true ? true : undefined,
-    intervention: interventionArgs(s("intervention"), s("projection"), num("rank", s("rank"), true)),
+    intervention: interventionArgs(
+      s("intervention"),
+      s("projection"),
+      num("rank", s("rank"), true),
+      num("lr-scale", s("lr-scale")),
+    ),
   };
   if (overrides.op !== undefined && overrides.expr !== undefined)
     throw new UsageError("give --op or --expr, not both");
@@ -220,16 +228,18 @@ function interventionArgs(
   mode: string | undefined,
   projection: string | undefined,
   rank: number | undefined,
+  lrScale: number | undefined,
 ): ConfigOverrides["intervention"] {
   if (mode === undefined) {
-    if (projection !== undefined || rank !== undefined)
-      throw new UsageError("--projection and --rank need --intervention MODE");
+    if (projection !== undefined || rank !== undefined || lrScale !== undefined)
+      throw new UsageError("--projection, --rank and --lr-scale need --intervention MODE");
     return undefined;
   }
   return {
     mode: mode as InterventionConfig["mode"],
     projection: projection as InterventionConfig["projection"] | undefined,
     rank,
+    lrScale,
   };
 }
 

@@ -68,7 +68,8 @@ const SED_TEST: Partial<SedConfig> = {
 };
 export type PresetName = (typeof PRESETS)[number];
 
-export const INTERVENTION_MODES = [
+/** The paper's projections (§5): keep or remove a rank-k SED or random subspace of the attention gradient. */
+export const PROJECTION_MODES = [
   "control",
   "remove-sed",
   "keep-sed",
@@ -77,17 +78,46 @@ export const INTERVENTION_MODES = [
 ] as const;
 
 /**
+ * Controls that ask whether attention needs to learn at all (issue #15), on the same attention group:
+ * - freeze-attention: after W natural steps the attention weights stop changing (no gradient step, no decay);
+ *   freeze-attention-at-init: from step 1;
+ * - zero-attention-gradient: after W steps attention gets no gradient step, only AdamW's decay θ ← (1 − lr·wd)θ;
+ * - scale-attention-lr: after W steps the attention displacement (decay included) is multiplied by `lrScale`;
+ * - keep-random-norm-matched: keep-random with the kept part rescaled to the clipped gradient's norm;
+ * - grokfast / grokfast-attention: Lee et al. 2024's EMA gradient filter g ← g + λ·EMA_α(g) from step 1, on all
+ *   parameters or on attention only (after clipping, before AdamW: the hook's place).
+ */
+export const ATTENTION_CONTROL_MODES = [
+  "freeze-attention",
+  "freeze-attention-at-init",
+  "zero-attention-gradient",
+  "scale-attention-lr",
+  "keep-random-norm-matched",
+  "grokfast",
+  "grokfast-attention",
+] as const;
+
+export const INTERVENTION_MODES = [...PROJECTION_MODES, ...ATTENTION_CONTROL_MODES] as const;
+export type InterventionMode = (typeof INTERVENTION_MODES)[number];
+
+/**
  * Causal intervention on the attention group (paper §5): each step, keep or remove the rank-k component of its
  * clipped gradient (projection "gradient", the paper's proper method) or of its AdamW displacement ("update",
- * the original method, moments untouched), in the SED subspace of the last W applied rows or a fresh random one.
+ * the original method, moments untouched), in the SED subspace of the last W applied rows or a fresh random one;
+ * or one of the ATTENTION_CONTROL_MODES.
  */
 export interface InterventionConfig {
-  mode: (typeof INTERVENTION_MODES)[number];
+  mode: InterventionMode;
   projection: "gradient" | "update";
   /** k, the subspace's rank. */
   rank: number;
   /** W: rows in the SED buffer, and natural (unprojected) steps before the first projection. */
   window: number;
+  /** scale-attention-lr only: the factor on the attention displacement. */
+  lrScale?: number;
+  /** grokfast modes only: the EMA's decay α and amplification λ (Grokfast's defaults 0.98 and 2). */
+  grokfastAlpha?: number;
+  grokfastLambda?: number;
 }
 
 export const INTERVENTION_DEFAULTS: InterventionConfig = {
@@ -96,6 +126,22 @@ export const INTERVENTION_DEFAULTS: InterventionConfig = {
   rank: 3,
   window: 20,
 };
+
+/** Settings only some modes take, with an example of each (its type) and the modes that take it. */
+export const INTERVENTION_MODE_SETTINGS: Record<
+  "lrScale" | "grokfastAlpha" | "grokfastLambda",
+  { like: number; modes: readonly InterventionMode[] }
+> = {
+  lrScale: { like: 1, modes: ["scale-attention-lr"] },
+  grokfastAlpha: { like: 0.98, modes: ["grokfast", "grokfast-attention"] },
+  grokfastLambda: { like: 2, modes: ["grokfast", "grokfast-attention"] },
+};
+
+/** Grokfast's published defaults (ironjr/grokfast, gradfilter_ema). */
+export const GROKFAST_DEFAULTS = { grokfastAlpha: 0.98, grokfastLambda: 2 } as const;
+
+export const isGrokfastMode = (m: InterventionMode): boolean =>
+  m === "grokfast" || m === "grokfast-attention";
 
 export interface TrainConfig extends AdamWConfig {
   preset: PresetName;
@@ -218,7 +264,11 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   rejectUnknownKeys(rest, [...Object.keys(PAPER), "op", "expr", "tasks", "seed", "preset"], "config");
   if (sed && sed !== true) rejectUnknownKeys(sed, Object.keys(SED_DEFAULTS), "config.sed");
   if (intervention && intervention !== true) {
-    rejectUnknownKeys(intervention, Object.keys(INTERVENTION_DEFAULTS), "config.intervention");
+    rejectUnknownKeys(
+      intervention,
+      [...Object.keys(INTERVENTION_DEFAULTS), ...Object.keys(INTERVENTION_MODE_SETTINGS)],
+      "config.intervention",
+    );
   }
   const defined: Partial<TrainConfig> = Object.fromEntries(
     Object.entries(rest).filter(([, v]) => v !== undefined),
@@ -255,6 +305,8 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
     const given = intervention === true ? {} : intervention;
     const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
     cfg.intervention = { ...INTERVENTION_DEFAULTS, ...defined };
+    if (isGrokfastMode(cfg.intervention.mode))
+      cfg.intervention = { ...GROKFAST_DEFAULTS, ...cfg.intervention };
   }
   if (!multi && cfg.op === undefined && cfg.expr === undefined) cfg.op = "add";
   validateConfig(cfg);
@@ -373,6 +425,29 @@ function validateIntervention(v: InterventionConfig): void {
   for (const k of ["rank", "window"] as const) {
     if (!Number.isInteger(v[k]) || v[k] < 1)
       throw new Error(`config.intervention.${k} must be a positive integer, got ${v[k]}`);
+  }
+  for (const [k, s] of Object.entries(INTERVENTION_MODE_SETTINGS)) {
+    const x = (v as unknown as Record<string, unknown>)[k];
+    if (x === undefined) continue;
+    if (!s.modes.includes(v.mode))
+      throw new Error(`config.intervention.${k} applies only to mode ${s.modes.join(" or ")}, not ${v.mode}`);
+    if (typeof x !== "number" || !Number.isFinite(x))
+      throw new Error(`config.intervention.${k} must be a finite number, got ${JSON.stringify(x)}`);
+  }
+  if (v.mode === "scale-attention-lr" && !(v.lrScale !== undefined && v.lrScale > 0))
+    throw new Error(
+      `config.intervention.lrScale must be a positive number for mode scale-attention-lr, got ${v.lrScale}`,
+    );
+  if (v.projection === "update" && (ATTENTION_CONTROL_MODES as readonly string[]).includes(v.mode))
+    throw new Error(
+      `config.intervention.projection "update" applies to the projection modes (${PROJECTION_MODES.join(", ")}), not ${v.mode}`,
+    );
+  if (isGrokfastMode(v.mode)) {
+    const { grokfastAlpha: a, grokfastLambda: l } = v;
+    if (!(a !== undefined && a >= 0 && a < 1))
+      throw new Error(`config.intervention.grokfastAlpha must be in [0, 1), got ${a}`);
+    if (!(l !== undefined && l >= 0))
+      throw new Error(`config.intervention.grokfastLambda must be ≥ 0, got ${l}`);
   }
   if (v.mode.endsWith("-sed") && v.rank > v.window) {
     throw new Error(

@@ -3,6 +3,7 @@
 import {
   type ConfigOverrides,
   INTERVENTION_DEFAULTS,
+  INTERVENTION_MODE_SETTINGS,
   makeConfig,
   PRESETS,
   type PresetName,
@@ -71,7 +72,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 const OPTIONAL_FIELDS: Record<string, Record<string, unknown>> = {
   sed: SED_DEFAULTS as unknown as Record<string, unknown>,
-  intervention: INTERVENTION_DEFAULTS as unknown as Record<string, unknown>,
+  intervention: {
+    ...INTERVENTION_DEFAULTS,
+    // Settings only some modes take (config.ts checks which), by an example of their type.
+    ...Object.fromEntries(Object.entries(INTERVENTION_MODE_SETTINGS).map(([k, s]) => [k, s.like])),
+  },
 };
 
 /** Config fields that are absent by default and take a list of strings (multitask: the built-in ops). */

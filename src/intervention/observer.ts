@@ -1,7 +1,8 @@
 // The intervention observer (paper §5): each step after the first W, it replaces the attention group's clipped
 // gradient (or its AdamW displacement) by its projection onto, or away from, a rank-k subspace (projection.ts),
-// and records what it did: `record.intervention`.
-import type { InterventionConfig } from "../config/config";
+// or applies one of the attention controls (attentionControls.ts, grokfast.ts), and records what it did:
+// `record.intervention`.
+import { type InterventionConfig, isGrokfastMode } from "../config/config";
 import { groupRange, type Range } from "../model/params";
 import type { InterventionResult } from "../records/results";
 import { RowWindow, type RowWindowState } from "../sed/rollingSvd";
@@ -9,6 +10,8 @@ import type { TrainObserver } from "../train/observer";
 import type { GradHookContext, UpdateHookContext } from "../train/optim";
 import { principalAngles } from "../util/linalg";
 import { Rng, type RngState } from "../util/rng";
+import { decayRange, holdRange, matchNorm, norm2, scaleRange } from "./attentionControls";
+import { GrokfastFilter, type GrokfastState } from "./grokfast";
 import { projectOnGaussian, projectOnWindow } from "./projection";
 
 interface SavedState {
@@ -18,7 +21,16 @@ interface SavedState {
   result: InterventionResult;
   keptSum: number;
   keptCount: number;
+  grokfastStarted?: boolean;
 }
+
+/** The modes that edit the AdamW step itself (onUpdate), and from which step. */
+const UPDATE_EDITS = new Set([
+  "freeze-attention",
+  "freeze-attention-at-init",
+  "zero-attention-gradient",
+  "scale-attention-lr",
+]);
 
 /** The observer for `config.intervention`; its result lands in `record.intervention`. */
 export function interventionObserver(): TrainObserver {
@@ -35,7 +47,17 @@ export function interventionObserver(): TrainObserver {
   let keptSum = 0;
   let keptCount = 0;
   let result: InterventionResult;
+  let grokfast: GrokfastFilter | undefined;
+  /** AdamW's decay factor, as optim.ts computes it. */
+  let decay = 1;
   const keepOrRemove = (): "keep" | "remove" => (cfg.mode.startsWith("keep") ? "keep" : "remove");
+  const isRandom = (): boolean =>
+    cfg.mode === "keep-random" || cfg.mode === "remove-random" || cfg.mode === "keep-random-norm-matched";
+  const noteChanged = (step: number, t0: number) => {
+    result.firstProjectedStep ??= step;
+    result.projectedSteps += 1;
+    result.hookSeconds += (performance.now() - t0) / 1000;
+  };
 
   /** Replace `row` (a live view) by its projection and remember the applied row. */
   /** Returns whether the row was changed (false for control and during the warm-up). */
@@ -52,6 +74,10 @@ export function interventionObserver(): TrainObserver {
         const proj = projectOnWindow(window, cfg.rank, row, keepOrRemove());
         kept = proj.keptFraction;
         window.push(row, proj.applied); // the buffer holds the rows actually applied
+      } else if (cfg.mode === "keep-random-norm-matched") {
+        const full = norm2(row);
+        kept = projectOnGaussian(rng.fillNormalPolar(frame), cfg.rank, row, "keep");
+        matchNorm(row, full); // the kept direction at the clipped gradient's size, before Adam sees it
       } else {
         kept = projectOnGaussian(rng.fillNormalPolar(frame), cfg.rank, row, keepOrRemove());
       }
@@ -75,7 +101,12 @@ export function interventionObserver(): TrainObserver {
       window = sed ? new RowWindow(cfg.window, attn.end - attn.start) : undefined;
       // Own stream, so the frames never change the training run's other randomness.
       rng = new Rng(config.seed).fork("intervention");
-      frame = new Float32Array(cfg.mode.endsWith("-random") ? cfg.rank * (attn.end - attn.start) : 0);
+      frame = new Float32Array(isRandom() ? cfg.rank * (attn.end - attn.start) : 0);
+      decay = 1 - config.lr * config.weightDecay;
+      if (isGrokfastMode(cfg.mode)) {
+        const size = cfg.mode === "grokfast" ? layout.size : attn.end - attn.start;
+        grokfast = new GrokfastFilter(size, cfg.grokfastAlpha ?? 0.98, cfg.grokfastLambda ?? 2);
+      }
       result = {
         mode: cfg.mode,
         projection: cfg.projection,
@@ -89,9 +120,25 @@ export function interventionObserver(): TrainObserver {
     },
     hooks: {
       onGrad(ctx: GradHookContext) {
-        if (cfg.projection === "gradient") apply(ctx.step, ctx.grad("attn"));
+        if (grokfast) {
+          const t0 = performance.now();
+          grokfast.apply(cfg.mode === "grokfast" ? ctx.all : ctx.grad("attn"));
+          noteChanged(ctx.step, t0);
+        } else if (cfg.projection === "gradient" && !UPDATE_EDITS.has(cfg.mode))
+          apply(ctx.step, ctx.grad("attn"));
       },
       onUpdate(ctx: UpdateHookContext) {
+        if (UPDATE_EDITS.has(cfg.mode)) {
+          // Steps 1..W train naturally (as the projections do), except freeze-attention-at-init.
+          if (cfg.mode !== "freeze-attention-at-init" && ctx.step <= cfg.window) return;
+          const t0 = performance.now();
+          if (cfg.mode === "zero-attention-gradient") decayRange(ctx.before, ctx.after, attn, decay);
+          else if (cfg.mode === "scale-attention-lr")
+            scaleRange(ctx.before, ctx.after, attn, cfg.lrScale ?? 1);
+          else holdRange(ctx.before, ctx.after, attn);
+          noteChanged(ctx.step, t0);
+          return;
+        }
         if (cfg.projection !== "update") return;
         // Project the attention displacement (weight decay included) and write θ_before + projected back;
         // Adam's moments keep the natural gradient (the suspected source of the paper's artefact).
@@ -126,6 +173,8 @@ export function interventionObserver(): TrainObserver {
       firstBasis?.forEach((v, i) => {
         arrays[`first${i}`] = v;
       });
+      const gf = grokfast?.state();
+      if (gf) arrays.grokfastEma = gf.ema;
       const json: SavedState = {
         seen,
         window: ws?.json ?? null,
@@ -133,6 +182,7 @@ export function interventionObserver(): TrainObserver {
         result,
         keptSum,
         keptCount,
+        ...(gf ? { grokfastStarted: gf.started } : {}),
       };
       return { json, arrays };
     },
@@ -151,6 +201,10 @@ export function interventionObserver(): TrainObserver {
         .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
         .map((k) => arrays[k]);
       firstBasis = first.length > 0 ? first : undefined;
+      if (grokfast) {
+        const gs: GrokfastState = { started: s.grokfastStarted ?? false, ema: arrays.grokfastEma };
+        grokfast.restore(gs);
+      }
     },
     result: () => result,
   };

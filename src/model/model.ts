@@ -61,7 +61,14 @@ function headDot(x: tf.Tensor, y: tf.Tensor, nHeads: number): tf.Tensor {
 }
 
 /** Multi-head self-attention over the two positions; returns outputs at the requested positions. */
-function attention(P: Params, i: number, h: tf.Tensor[], nHeads: number, positions: number[]): tf.Tensor[] {
+function attention(
+  P: Params,
+  i: number,
+  h: tf.Tensor[],
+  nHeads: number,
+  positions: number[],
+  onAttention?: AttentionListener,
+): tf.Tensor[] {
   const pre = `layers.${i}.attn`;
   const [B, d] = h[0].shape;
   const dh = d / nHeads;
@@ -73,6 +80,7 @@ function attention(P: Params, i: number, h: tf.Tensor[], nHeads: number, positio
     // softmax over two keys: weight on key 0 = sigmoid((s0 - s1) / sqrt(dh)).
     const s = tf.sub(headDot(q, k[0], nHeads), headDot(q, k[1], nHeads));
     const w0 = tf.sigmoid(tf.mul(s, 1 / Math.sqrt(dh)));
+    if (pos === 0) onAttention?.(i, w0);
     const o = tf.add(v[1], tf.reshape(tf.mul(tf.expandDims(w0, -1), vDiff), [B, d]));
     return linear(o, P[`${pre}.wo`], P[`${pre}.bo`]);
   });
@@ -93,15 +101,26 @@ export function forwardFromEmbed(P: Params, layout: Layout, e: [tf.Tensor, tf.Te
   return forwardFromEmbedHeads(P, layout, e)[0];
 }
 
-/** Logits [B, p] of every head (layout.heads order): the same linear readout of the shared trunk. */
-export function forwardFromEmbedHeads(P: Params, layout: Layout, e: [tf.Tensor, tf.Tensor]): tf.Tensor2D[] {
+/** Sees layer i's attention weight on key 0 for the query at position 0, [B, nHeads] (inside the caller's tidy). */
+export type AttentionListener = (layer: number, w0: tf.Tensor) => void;
+
+/**
+ * Logits [B, p] of every head (layout.heads order): the same linear readout of the shared trunk.
+ * `onAttention` is shown each layer's attention pattern at position 0 (the one the head reads).
+ */
+export function forwardFromEmbedHeads(
+  P: Params,
+  layout: Layout,
+  e: [tf.Tensor, tf.Tensor],
+  onAttention?: AttentionListener,
+): tf.Tensor2D[] {
   const { layers, nHeads } = layout.sizes;
   let x: tf.Tensor[] = e;
   for (let i = 0; i < layers; i++) {
     const last = i === layers - 1;
     const positions = last ? [0] : [0, 1];
     const h = x.map((xi) => layerNorm(xi, P[`layers.${i}.ln1.g`], P[`layers.${i}.ln1.b`]));
-    const att = attention(P, i, h, nHeads, positions);
+    const att = attention(P, i, h, nHeads, positions, onAttention);
     x = positions.map((pos, j) => tf.add(x[pos], att[j]));
     x = x.map((xi) => tf.add(xi, mlp(P, i, layerNorm(xi, P[`layers.${i}.ln2.g`], P[`layers.${i}.ln2.b`]))));
   }

@@ -20,6 +20,7 @@ export const C10 = {
   grey: "#7f7f7f",
   olive: "#bcbd22",
   cyan: "#17becf",
+  pink: "#e377c2",
 } as const;
 
 /** Neutral inks: reference lines, the loss curve, control, the paper's points, lines drawn over a heatmap. */
@@ -54,6 +55,13 @@ export const MODE_COLORS: Record<Mode, string> = {
   "keep-sed": C10.blue,
   "remove-random": C10.olive,
   "keep-random": C10.cyan,
+  "freeze-attention": C10.red,
+  "freeze-attention-at-init": C10.brown,
+  "zero-attention-gradient": C10.purple,
+  "scale-attention-lr": C10.pink,
+  "keep-random-norm-matched": C10.green,
+  grokfast: C10.grey,
+  "grokfast-attention": INK.black,
 };
 
 /** Runs (seeds) told apart by colour, cycling. */

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import {
   canonicalJson,
+  GROKFAST_DEFAULTS,
   INTERVENTION_DEFAULTS,
   makeConfig,
   overridesOf,
@@ -47,9 +48,13 @@ export function runId(c: TrainConfig): string {
   }
   // Interventions are named by mode (plus projection and rank when not the defaults), e.g. "_keep-sed".
   if (c.intervention) {
-    const { mode, projection, rank, ...other } = c.intervention;
+    const { mode, projection, rank, lrScale, ...other } = c.intervention;
     const { mode: _m, projection: _p, rank: _r, ...otherDefault } = INTERVENTION_DEFAULTS;
     id += `_${mode}${projection === "update" ? "-update" : ""}${rank === INTERVENTION_DEFAULTS.rank ? "" : `-r${rank}`}`;
+    if (lrScale !== undefined) id += `-x${lrScale}`;
+    // Grokfast's published α and λ are its defaults: not named.
+    for (const k of Object.keys(GROKFAST_DEFAULTS) as (keyof typeof GROKFAST_DEFAULTS)[])
+      if (other[k] === GROKFAST_DEFAULTS[k]) delete other[k];
     if (canonicalJson(other) === canonicalJson(otherDefault)) delete extra.intervention;
   }
   if (c.expr !== undefined) id += `_${hash(c.expr)}`;

@@ -97,6 +97,25 @@ export interface KeptPoint {
   keptFraction: number;
 }
 
+/** One eval of `record.attention` (intervention runs): where the attention weights and pattern are. */
+export interface AttentionPoint {
+  step: number;
+  /** ‖θ_attn − θ_attn(0)‖ / ‖θ_attn(0)‖ over the attention weight matrices. */
+  displacement: number;
+  /** Mean |softmax − ½| of the position-0 query's attention over the probe pairs, heads and layers. */
+  patternDeviation: number;
+  /** The same per layer. */
+  byLayer: number[];
+}
+
+/** `record.attention`: where attention ends up, at every eval. */
+export interface AttentionResult {
+  /** Held-out pairs the pattern is averaged over, from the `split` split. */
+  pairs: number;
+  split: "test";
+  points: AttentionPoint[];
+}
+
 /** `record.intervention`: what the hook did, for the notebook and the overhead check. */
 export interface InterventionResult {
   mode: InterventionConfig["mode"];

@@ -1,16 +1,17 @@
 // Which observers a run gets: the config decides the diagnostics, so a record always says what was measured.
 // The one place that knows the built-in observers by name; the training loop only knows their contract.
 import type { TrainConfig } from "../config/config";
+import { attentionObserver } from "../intervention/attentionObserver";
 import { interventionObserver } from "../intervention/observer";
 import { multitaskSedObserver } from "../sed/multitaskObserver";
 import { sedObserver } from "../sed/observer";
 import type { TrainObserver } from "../train/observer";
 
-/** The observers `config` asks for (`sed`, `intervention`), then `extra` (a caller's own, e.g. a test's). */
+/** The observers `config` asks for (`sed`; `intervention`, with `attention` beside it), then `extra` (a caller's own, e.g. a test's). */
 export function observersFor(config: TrainConfig, extra: readonly TrainObserver[] = []): TrainObserver[] {
   return [
     ...(config.sed ? [config.tasks ? multitaskSedObserver() : sedObserver()] : []),
-    ...(config.intervention ? [interventionObserver()] : []),
+    ...(config.intervention ? [interventionObserver(), attentionObserver()] : []),
     ...extra,
   ];
 }

@@ -24,6 +24,8 @@ export interface GradHookContext {
   step: number;
   layout: Layout;
   grad(group: string): Float32Array;
+  /** The whole clipped gradient (live, theta's layout). */
+  all: Float32Array;
   setGrad(group: string, values: Float32Array): void;
   /** Global gradient norm before clipping. */
   gradNorm: number;
@@ -70,6 +72,7 @@ export function adamwStep(
       step: state.step,
       layout,
       gradNorm: norm,
+      all: grad,
       grad: (g) => sub(grad, groupRange(layout, g)),
       setGrad: (g, values) => {
         const view = sub(grad, groupRange(layout, g));
