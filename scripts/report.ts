@@ -62,6 +62,9 @@ async function main(): Promise<number> {
   const { runsDir } = await import("../src/util/paths");
   const { gitCommit } = await import("../src/util/provenance");
   const { loadRecords } = await import("../src/records/records");
+  const { ATTENTION_CONTROL_GRIDS } = await import("../src/grids/experiments");
+  const { gridOutDir, loadGrid } = await import("../src/grids/load");
+  type RunRecord = import("../src/records/schema").RunRecord;
   const { entryLine, indexEntries, indexHtml } = await import("../src/present/report");
   type ReportStatus = import("../src/present/report").ReportStatus;
   type PresetName = import("../src/config/config").PresetName;
@@ -80,8 +83,17 @@ async function main(): Promise<number> {
     else reports[f.slice(0, -".html".length)] = "ok";
   }
   const { records, invalid } = loadRecords(runsDir());
+  // Grids that keep their records in a folder of their own (attention-controls).
+  const gridRecords: Record<string, RunRecord[]> = {};
+  for (const g of ATTENTION_CONTROL_GRIDS) {
+    const dir = gridOutDir(loadGrid(g));
+    if (dir === runsDir()) continue;
+    const got = loadRecords(dir);
+    gridRecords[g] = got.records;
+    invalid.push(...got.invalid);
+  }
   for (const bad of invalid) console.warn(`report: skipping invalid record ${bad.path}: ${bad.error}`);
-  const entries = indexEntries({ notebooks, reports, records, preset: preset as PresetName });
+  const entries = indexEntries({ notebooks, reports, records, gridRecords, preset: preset as PresetName });
   const index = join(out, "index.html");
   writeFileSync(
     index,

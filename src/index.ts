@@ -1,6 +1,7 @@
 // What notebooks and scripts import: `import { … } from "./src"` in notebooks/ (notebooks/src -> ../src). The
 // pipeline's stages, top to bottom; the compute core (model, train, sed, intervention) is reached through
 // runs/ (trainRun, runOrLoad) and tests import it module by module.
+export * from "./analysis/attentionControls";
 export * from "./analysis/interventions";
 export * from "./analysis/multitask";
 export * from "./analysis/paper";
@@ -11,6 +12,7 @@ export * from "./data/tasks";
 export * from "./grids/experiments";
 export * from "./grids/load";
 export * from "./notebook";
+export * from "./present/attentionControlFigures";
 export * from "./present/figures";
 export * from "./present/multitaskFigures";
 export * from "./present/nbdisplay";

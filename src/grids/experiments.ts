@@ -2,7 +2,7 @@
 // grid's own preset (paper) the configs are exactly the sweep's; at a smaller preset (quick, test: minutes or
 // seconds, to exercise the notebooks) the same shape is scaled down by the rules stated at each function.
 import { makeConfig, type PresetName, type SedConfig, type TrainConfig } from "../config/config";
-import { gridRuns, loadGrid } from "./load";
+import { gridOutDir, gridRuns, loadGrid } from "./load";
 
 /** The grid behind notebooks 01–02 (every op × seed with SED diagnostics). */
 export const SED_MAIN = "sed-main";
@@ -15,6 +15,9 @@ export const INTERVENTION_GRIDS = [
   "interventions-ablations",
   "interventions-new-ops",
 ] as const;
+
+/** The attention-control grids (notebook 07, issue #15); their records live in the grids' own folder. */
+export const ATTENTION_CONTROL_GRIDS = ["attention-controls", "attention-controls-new-ops"] as const;
 
 /** The command that makes a grid's records. */
 export function sweepCommandFor(grid: string): string {
@@ -119,4 +122,24 @@ export function interventionConfigs(): { controls: TrainConfig[]; runs: TrainCon
     return makeConfig({ preset: "paper", op, seed: Number(seed), sed: true });
   });
   return { controls, runs };
+}
+
+/**
+ * The attention-control configs and the folder their records live in. At the paper preset, every run of the
+ * grids (one folder, the grids' `out`); at quick and test, the add arms with seed 42 (default records folder).
+ */
+export function attentionControlConfigs(preset: PresetName): { configs: TrainConfig[]; dir: string | null } {
+  if (preset === "paper") {
+    const dirs = [...new Set(ATTENTION_CONTROL_GRIDS.map((g) => gridOutDir(loadGrid(g))))];
+    if (dirs.length !== 1)
+      throw new Error(`the attention-control grids must share one out folder, got ${dirs.join(", ")}`);
+    return {
+      configs: ATTENTION_CONTROL_GRIDS.flatMap((g) => gridRuns(g).map((r) => r.config)),
+      dir: dirs[0],
+    };
+  }
+  const configs = gridRuns(ATTENTION_CONTROL_GRIDS[0], { preset })
+    .map((r) => r.config)
+    .filter((c) => c.op === "add" && c.seed === 42);
+  return { configs, dir: null };
 }

@@ -1,10 +1,10 @@
 // Reading experiment grids: a spec file (JSON or YAML), or a named grid of the checkout's experiments/ folder.
 import { readFileSync } from "node:fs";
-import { basename, extname, join } from "node:path";
+import { basename, extname, isAbsolute, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { PresetName } from "../config/config";
 import { closestKey } from "../config/keys";
-import { repoRoot } from "../util/paths";
+import { repoRoot, runsDir } from "../util/paths";
 import { expandRuns, SpecError, type SweepRun, type SweepSpec, validateSpec } from "./spec";
 
 /** Read a spec file: JSON, or YAML for .yaml/.yml (and anything that is not valid JSON). */
@@ -37,6 +37,15 @@ export function gridPath(name: string): string {
 /** The validated spec of experiments/<name>.json, e.g. loadGrid("sed-main"). */
 export function loadGrid(name: string): SweepSpec {
   return loadSpec(gridPath(name));
+}
+
+/**
+ * Where a checked-in grid's records live: its `out` (relative to the repository root, where the README runs the
+ * sweep from), or the records folder.
+ */
+export function gridOutDir(spec: SweepSpec): string {
+  if (spec.out === undefined) return runsDir();
+  return isAbsolute(spec.out) ? spec.out : join(repoRoot(), spec.out);
 }
 
 export interface GridRunsOptions {

@@ -2,12 +2,15 @@
 // paper's, computed from run records. Pure: records and file listings in, text and HTML out (scripts/report.ts does
 // the I/O). Analysis comes from analysis.ts and the paper's numbers from paper.ts; nothing is recomputed here.
 
+import { controlRows, controlTable } from "../analysis/attentionControls";
 import { interventionRows, speedupTable } from "../analysis/interventions";
 import { multitaskPeakRows } from "../analysis/multitask";
 import { PAPER, PAPER_MULTITASK } from "../analysis/paper";
 import { byOp, meanSd, type PeakRow, peakRows } from "../analysis/sed";
 import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
 import {
+  ATTENTION_CONTROL_GRIDS,
+  attentionControlConfigs,
   INTERVENTION_GRIDS,
   MULTITASK,
   multitaskConfigs,
@@ -62,9 +65,15 @@ export interface ReportSection {
   /** File stem of the notebook in notebooks/ and of its report in reports/, e.g. "00_quickstart". */
   notebook: string;
   title: string;
-  /** The headline from the cached records at `preset`; throws MissingRecords when they are not there. */
-  headline?: (set: RecordSet, preset: PresetName) => Headline;
+  /**
+   * The headline from the cached records at `preset` (`grids`: the records of grids kept in a folder of their
+   * own, by grid name); throws MissingRecords when they are not there.
+   */
+  headline?: (set: RecordSet, preset: PresetName, grids: GridSets) => Headline;
 }
+
+/** Records of the grids whose `out` is a folder of their own (e.g. attention-controls), by grid name. */
+export type GridSets = ReadonlyMap<string, RecordSet>;
 
 const num = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "—");
 
@@ -162,6 +171,31 @@ function interventionsHeadline(set: RecordSet, preset: PresetName): Headline {
   };
 }
 
+function attentionControlsHeadline(_set: RecordSet, preset: PresetName, grids: GridSets): Headline {
+  const { configs } = attentionControlConfigs(preset);
+  const hint = ATTENTION_CONTROL_GRIDS.map(sweepCommandFor).join(" && ");
+  const pool: RecordSet = new Map(
+    ATTENTION_CONTROL_GRIDS.flatMap((g) => [...(grids.get(g) ?? new Map<string, RunRecord>())]),
+  );
+  const records = pick(pool, configs, hint);
+  const table = controlTable(controlRows(records));
+  const sp = (op: string, c: string) => {
+    const r = table.find((t) => t.op === op && t.condition === c);
+    return r?.speedup ? `${r.speedup.toFixed(2)}×` : "—";
+  };
+  const ops = [...new Set(table.map((t) => t.op))].filter((op) => op === "add" || op === "mul");
+  return {
+    ours: ops
+      .map(
+        (op) =>
+          `${op}: freeze attention ${sp(op, "freeze attention")}, at init ${sp(op, "freeze attention at init")}, zero gradient ${sp(op, "zero attention gradient")}, Grokfast ${sp(op, "Grokfast (all)")}`,
+      )
+      .join("; "),
+    paper: "— (new: controls the paper does not run; its keep-random is 2.36× on add)",
+    note: `speed-up = control's mean grok step ÷ the arm's, control trained beside them; ${coverage(records.length, configs.length)}`,
+  };
+}
+
 function multitaskHeadline(set: RecordSet, preset: PresetName): Headline {
   const configs = multitaskConfigs(preset);
   const records = pick(set, configs, sweepCommandFor(MULTITASK));
@@ -224,6 +258,11 @@ export const SECTIONS: readonly ReportSection[] = [
   { notebook: "03_multitask", title: "Multitask models", headline: multitaskHeadline },
   { notebook: "04_interventions", title: "Interventions", headline: interventionsHeadline },
   { notebook: "05_new_operations", title: "New operations", headline: newOperationsHeadline },
+  {
+    notebook: "07_attention_controls",
+    title: "Why rank-3 confinement speeds grokking: attention controls",
+    headline: attentionControlsHeadline,
+  },
 ];
 
 export type ReportStatus = "ok" | "failed" | "missing";
@@ -244,10 +283,15 @@ export interface IndexEntry {
 }
 
 /** A section's headline, with missing records and errors as values (the index shows them instead of failing). */
-export function headlineOf(section: ReportSection, set: RecordSet, preset: PresetName): HeadlineResult {
+export function headlineOf(
+  section: ReportSection,
+  set: RecordSet,
+  preset: PresetName,
+  grids: GridSets = new Map(),
+): HeadlineResult {
   if (!section.headline) return { kind: "none" };
   try {
-    return { kind: "ok", headline: section.headline(set, preset) };
+    return { kind: "ok", headline: section.headline(set, preset, grids) };
   } catch (e) {
     if (e instanceof MissingRecords) return { kind: "missing", ids: e.ids, hint: e.hint };
     return { kind: "error", message: (e as Error).message };
@@ -263,6 +307,8 @@ export function indexEntries(opts: {
   notebooks: readonly string[];
   reports: Readonly<Record<string, ReportStatus>>;
   records: readonly RunRecord[];
+  /** Records of grids kept in their own folder, by grid name. */
+  gridRecords?: Readonly<Record<string, readonly RunRecord[]>>;
   preset: PresetName;
 }): IndexEntry[] {
   const sections = [...(opts.sections ?? SECTIONS)];
@@ -272,12 +318,15 @@ export function indexEntries(opts: {
     .sort();
   for (const n of extra) sections.push({ notebook: n, title: n });
   const set = recordSet(opts.records);
+  const grids: GridSets = new Map(
+    Object.entries(opts.gridRecords ?? {}).map(([g, rs]) => [g, recordSet(rs)] as const),
+  );
   return sections.map((s) => ({
     notebook: s.notebook,
     title: s.title,
     hasNotebook: opts.notebooks.includes(s.notebook),
     report: opts.reports[s.notebook] ?? "missing",
-    headline: headlineOf(s, set, opts.preset),
+    headline: headlineOf(s, set, opts.preset, grids),
   }));
 }
 

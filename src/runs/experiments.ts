@@ -2,16 +2,18 @@
 import {
   canonicalJson,
   INTERVENTION_DEFAULTS,
-  INTERVENTION_MODES,
   type InterventionConfig,
   makeConfig,
   overridesOf,
   PRESETS,
+  PROJECTION_MODES,
   type PresetName,
   type SedConfig,
   type TrainConfig,
 } from "../config/config";
 import {
+  ATTENTION_CONTROL_GRIDS,
+  attentionControlConfigs,
   interventionConfigs,
   MULTITASK,
   multitaskConfigs,
@@ -136,14 +138,19 @@ export async function runOrLoad(
  */
 export async function recordsFor(
   configs: readonly TrainConfig[],
-  opts: { cacheOnly: boolean; onProgress?: (p: Progress) => void },
+  opts: {
+    cacheOnly: boolean;
+    onProgress?: (p: Progress) => void;
+    /** cacheOnly: the folder the records are in (a grid's `out`; default data/runs). */
+    dir?: string;
+  },
 ): Promise<{ records: RunRecord[]; missing: string[] }> {
   const records: RunRecord[] = [];
   const missing: string[] = [];
   for (const config of configs) {
     if (opts.cacheOnly) {
       // An invalid file is listed with its reason, beside the ones not made yet.
-      const l = lookupRecord(config);
+      const l = lookupRecord(config, opts.dir);
       if (l.status === "ok") records.push(l.record);
       else missing.push(lookupLabel(l, runId(config)));
     } else records.push((await runOrLoad(config, { onProgress: opts.onProgress })).record);
@@ -224,8 +231,8 @@ export async function interventionRuns(
     return { ...got, explicitControls: explicitControlRecords(preset) };
   }
   const modes: { mode: InterventionConfig["mode"]; projection: "gradient" | "update" }[] = [
-    ...INTERVENTION_MODES.map((mode) => ({ mode, projection: "gradient" as const })),
-    ...INTERVENTION_MODES.filter((m) => m !== "control").map((mode) => ({
+    ...PROJECTION_MODES.map((mode) => ({ mode, projection: "gradient" as const })),
+    ...PROJECTION_MODES.filter((m) => m !== "control").map((mode) => ({
       mode,
       projection: "update" as const,
     })),
@@ -245,4 +252,21 @@ function explicitControlRecords(preset: PresetName): RunRecord[] {
     }
   }
   return out;
+}
+
+/**
+ * The attention-control runs (notebook 07): at the paper preset from the grids' folder only (`missing` lists the
+ * rest, `command` makes them); at quick and test the add arms with seed 42, trained here when not cached.
+ */
+export async function attentionControlRuns(
+  preset: PresetName,
+  opts: { onProgress?: (p: Progress) => void } = {},
+): Promise<{ records: RunRecord[]; missing: string[]; command: string }> {
+  const { configs, dir } = attentionControlConfigs(preset);
+  const got = await recordsFor(configs, {
+    cacheOnly: preset === "paper",
+    onProgress: opts.onProgress,
+    dir: dir ?? undefined,
+  });
+  return { ...got, command: ATTENTION_CONTROL_GRIDS.map(sweepCommandFor).join(" && ") };
 }
