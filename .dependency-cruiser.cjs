@@ -29,7 +29,7 @@ const layered = LAYERS.map((layer, i) => ({
 
 // Pure modules the core may use; everything else in util/ and records/ does I/O.
 const CORE = [
-  "^src/util/(rng|linalg|progress)\\.ts$",
+  "^src/util/(rng|linalg|progress|fourier)\\.ts$",
   "^src/config/",
   "^src/data/",
   "^src/records/(schema|results)\\.ts$",

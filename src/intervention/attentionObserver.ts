@@ -36,8 +36,8 @@ export function patternDeviation(
     const ta = tf.tensor1d(a, "int32");
     const tb = tf.tensor1d(b, "int32");
     const dev: tf.Tensor[] = [];
-    forwardFromEmbedHeads(P, layout, embed(P, { a: ta, b: tb } as Parameters<typeof embed>[1]), (_i, w0) => {
-      dev.push(tf.mean(tf.abs(tf.sub(w0, 0.5))));
+    forwardFromEmbedHeads(P, layout, embed(P, { a: ta, b: tb } as Parameters<typeof embed>[1]), {
+      onAttention: (_i, w0) => void dev.push(tf.mean(tf.abs(tf.sub(w0, 0.5)))),
     });
     return tf.stack(dev);
   });

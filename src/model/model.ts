@@ -67,22 +67,27 @@ function attention(
   h: tf.Tensor[],
   nHeads: number,
   positions: number[],
-  onAttention?: AttentionListener,
+  watch: ForwardWatchers = {},
 ): tf.Tensor[] {
   const pre = `layers.${i}.attn`;
   const [B, d] = h[0].shape;
   const dh = d / nHeads;
-  const k = h.map((x) => linear(x, P[`${pre}.wk`], P[`${pre}.bk`]));
-  const v = h.map((x) => linear(x, P[`${pre}.wv`], P[`${pre}.bv`]));
+  // An attention linear, shown to `watch.tap` (which may add to its output) when there is one.
+  const lin = (m: "q" | "k" | "v" | "o", pos: number, x: tf.Tensor) => {
+    const y = linear(x, P[`${pre}.w${m}`], P[`${pre}.b${m}`]);
+    return watch.tap ? watch.tap(`${pre}.w${m}`, pos, x, y) : y;
+  };
+  const k = h.map((x, pos) => lin("k", pos, x));
+  const v = h.map((x, pos) => lin("v", pos, x));
   const vDiff = tf.reshape(tf.sub(v[0], v[1]), [B, nHeads, dh]);
   return positions.map((pos) => {
-    const q = linear(h[pos], P[`${pre}.wq`], P[`${pre}.bq`]);
+    const q = lin("q", pos, h[pos]);
     // softmax over two keys: weight on key 0 = sigmoid((s0 - s1) / sqrt(dh)).
     const s = tf.sub(headDot(q, k[0], nHeads), headDot(q, k[1], nHeads));
     const w0 = tf.sigmoid(tf.mul(s, 1 / Math.sqrt(dh)));
-    if (pos === 0) onAttention?.(i, w0);
+    if (pos === 0) watch.onAttention?.(i, w0);
     const o = tf.add(v[1], tf.reshape(tf.mul(tf.expandDims(w0, -1), vDiff), [B, d]));
-    return linear(o, P[`${pre}.wo`], P[`${pre}.bo`]);
+    return lin("o", pos, o);
   });
 }
 
@@ -101,18 +106,26 @@ export function forwardFromEmbed(P: Params, layout: Layout, e: [tf.Tensor, tf.Te
   return forwardFromEmbedHeads(P, layout, e)[0];
 }
 
-/** Sees layer i's attention weight on key 0 for the query at position 0, [B, nHeads] (inside the caller's tidy). */
-export type AttentionListener = (layer: number, w0: tf.Tensor) => void;
-
 /**
- * Logits [B, p] of every head (layout.heads order): the same linear readout of the shared trunk.
- * `onAttention` is shown each layer's attention pattern at position 0 (the one the head reads).
+ * What a caller may watch in the reference forward pass (all inside the caller's tidy):
+ * - onAttention: layer i's attention weight on key 0 for the query at position 0, [B, nHeads];
+ * - onResidual: the final residual stream at position 0, before the final LayerNorm, [B, d];
+ * - tap: each attention linear (`layers.i.attn.wq|wk|wv|wo` at position pos) with its input x [B, d] and output
+ *   y [B, d]; it returns the output to use (y, or y plus something whose gradient the caller wants: per-example
+ *   gradients are x_posᵀ·∂L/∂y_pos summed over positions).
  */
+export interface ForwardWatchers {
+  onAttention?: (layer: number, w0: tf.Tensor) => void;
+  onResidual?: (h0: tf.Tensor2D) => void;
+  tap?: (name: string, pos: number, x: tf.Tensor, y: tf.Tensor2D) => tf.Tensor;
+}
+
+/** Logits [B, p] of every head (layout.heads order): the same linear readout of the shared trunk. */
 export function forwardFromEmbedHeads(
   P: Params,
   layout: Layout,
   e: [tf.Tensor, tf.Tensor],
-  onAttention?: AttentionListener,
+  watch: ForwardWatchers = {},
 ): tf.Tensor2D[] {
   const { layers, nHeads } = layout.sizes;
   let x: tf.Tensor[] = e;
@@ -120,10 +133,11 @@ export function forwardFromEmbedHeads(
     const last = i === layers - 1;
     const positions = last ? [0] : [0, 1];
     const h = x.map((xi) => layerNorm(xi, P[`layers.${i}.ln1.g`], P[`layers.${i}.ln1.b`]));
-    const att = attention(P, i, h, nHeads, positions, onAttention);
+    const att = attention(P, i, h, nHeads, positions, watch);
     x = positions.map((pos, j) => tf.add(x[pos], att[j]));
     x = x.map((xi) => tf.add(xi, mlp(P, i, layerNorm(xi, P[`layers.${i}.ln2.g`], P[`layers.${i}.ln2.b`]))));
   }
+  watch.onResidual?.(x[0] as tf.Tensor2D);
   const hf = layerNorm(x[0], P["ln_f.g"], P["ln_f.b"]);
   return layout.heads.map((h) => linear(hf, P[h.w], P[h.b]));
 }

@@ -35,22 +35,27 @@ const inOrder = (conditions: Iterable<string>) => {
   ];
 };
 
-/** Grok step against the attention displacement at that step: one point per run, colour = arm, symbol = op. */
+/**
+ * Grok step against where attention is at that step — its displacement from init (default) or how far its
+ * pattern is from uniform (`what: "pattern"`): one point per run, colour = arm, symbol = op.
+ */
 export function grokVsDisplacement(
   rows: readonly ControlRow[],
   title = "Grok step against how far attention has moved",
+  what: "displacement" | "pattern" = "displacement",
 ): Figure {
+  const xOf = (r: ControlRow) => (what === "displacement" ? r.displacementAtGrok : r.patternAtGrok);
   const data: Data[] = inOrder(rows.map((r) => r.condition)).map((condition) => {
     const rs = rows.filter((r) => r.condition === condition);
     return {
       type: "scatter",
       mode: "markers",
       name: condition,
-      x: rs.map((r) => Math.max(r.displacementAtGrok, DISPLACEMENT_FLOOR)),
+      x: rs.map((r) => Math.max(xOf(r), DISPLACEMENT_FLOOR)),
       y: rs.map((r) => r.grokStep ?? r.steps),
       text: rs.map(
         (r) =>
-          `${r.op}, seed ${r.seed}; displacement ${r.displacementAtGrok.toPrecision(3)}` +
+          `${r.op}, seed ${r.seed}; ${what} ${xOf(r).toPrecision(3)}` +
           `${r.grokStep === null ? `; no grok by ${r.steps}` : ""}`,
       ),
       marker: {
@@ -61,13 +66,14 @@ export function grokVsDisplacement(
       hovertemplate: "%{text}<br>grok step %{y}<extra>%{fullData.name}</extra>",
     };
   });
+  const xTitle =
+    what === "displacement"
+      ? `‖θ_attn − θ_attn(0)‖ / ‖θ_attn(0)‖ at the grok step (log; 0 drawn at ${DISPLACEMENT_FLOOR})`
+      : `attention pattern at the grok step: mean |softmax − ½| of the position-0 query (log; 0 drawn at ${DISPLACEMENT_FLOOR})`;
   return {
     data,
     layout: baseLayout(title, HEIGHT.xl, {
-      xaxis: axis(
-        `‖θ_attn − θ_attn(0)‖ / ‖θ_attn(0)‖ at the grok step (log; 0 drawn at ${DISPLACEMENT_FLOOR})`,
-        { type: "log" },
-      ),
+      xaxis: axis(xTitle, { type: "log" }),
       yaxis: axis("grok step (test accuracy ≥ 0.5; open triangle: the step budget)", { rangemode: "tozero" }),
       legend: legendBelow(-0.25),
       annotations: [
