@@ -145,6 +145,21 @@ describe("attention-control analysis", () => {
     assert.match(controlVerdict(noGrok, []), /no control run grokked/);
   });
 
+  test("the lr-scale reading follows the direction of each change, control at ×1", () => {
+    const lr = (scale: number, grok: number) =>
+      rec("add", 1, { mode: "scale-attention-lr", lrScale: scale }, grok, grok + 600);
+    const verdict = (arms: RunRecord[]) => {
+      const rs = controlRows([records[0], records[1], ...arms]);
+      return controlVerdict(controlTable(rs), rs);
+    };
+    assert.match(verdict([lr(0.01, 800), lr(0.1, 1000)]), /the slower attention learns, the sooner/);
+    assert.match(
+      verdict([lr(0.1, 1000), lr(10, 1200)]),
+      /not monotone .*: control's ×1 groks later than both/,
+    );
+    assert.match(verdict([lr(0.1, 6000), lr(10, 1200)]), /the faster attention learns, the sooner/);
+  });
+
   test("keep-random's speed-up is measured against this grid's control", () => {
     const iv = interventionRows([
       rec("add", 1, { mode: "keep-random" }, 1000, 1600),

@@ -282,6 +282,23 @@ export function controlVerdict(
         `  *Interpretation (freeze ${fx(freeze.speedup)} vs keep-random ${fx(kr)}, equal within 15 % or not):* ${reading}.`,
       );
     }
+    if (lrs.length >= 2) {
+      // With control as ×1: is the speed-up monotone in the attention learning rate?
+      const pts = [...lrs, { scale: 1, speedup: 1 }].sort((a, b) => a.scale - b.scale);
+      const ups = pts.slice(1).map((p2, i) => p2.speedup - pts[i].speedup);
+      const reading = ups.every((d) => d <= 0)
+        ? "the slower attention learns, the sooner the network groks (the speed-up falls monotonically with attention's learning rate)"
+        : ups.every((d) => d >= 0)
+          ? "the faster attention learns, the sooner the network groks"
+          : `the speed-up is not monotone in attention's learning rate${
+              pts[0].speedup > 1.15 && pts[pts.length - 1].speedup > 1.15
+                ? ": control's ×1 groks later than both the slowest and the fastest attention"
+                : ""
+            }`;
+      out.push(
+        `  *Interpretation (speed-up against the attention lr scale, control at ×1; direction of each change):* ${reading}.`,
+      );
+    }
     if (nm?.speedup && kr) {
       const rel = relation(nm.speedup, kr);
       const reading =
