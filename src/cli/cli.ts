@@ -53,6 +53,9 @@ train options:
   --checkpoint-every N           eval/checkpoint spacing c (25)
   --sed              record SED diagnostics: update- and gradient-SED of the attention weights (W 20, K 3)
                      and their coupling R_k to the linear centroids, every 200 steps and at the end
+  --readouts         with --sed (implies it): what the SED directions are — key frequencies of the embedding
+                     at every eval; functional modes, centroid PCs in the Fourier basis and the per-example
+                     gradient SVD at init, the first measurement, the first after the grok step and the end
   --intervention MODE  causal intervention on the attention gradient, from step W+1 (paper §5), or an
                      attention control (freeze, zero gradient, lr scale, Grokfast; README):
                      ${INTERVENTION_MODES.join(" | ")}
@@ -161,6 +164,7 @@ export function parseTrainArgs(args: string[]): {
         batch: { type: "string" },
         "checkpoint-every": { type: "string" },
         sed: { type: "boolean" },
+        readouts: { type: "boolean" },
         intervention: { type: "string" },
         projection: { type: "string" },
         rank: { type: "string" },
@@ -198,6 +202,7 @@ export function parseTrainArgs(args: string[]): {
     batch: num("batch", s("batch"), true),
     checkpointEvery: num("checkpoint-every", s("checkpoint-every"), true),
     sed: values.sed === true ? true : undefined,
+    readouts: values.readouts === true ? true : undefined,
     intervention: interventionArgs(
       s("intervention"),
       s("projection"),

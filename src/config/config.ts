@@ -58,6 +58,21 @@ export const SED_DEFAULTS: SedConfig = {
   windows: [],
 };
 
+/**
+ * What the SED directions are (issue #18): readouts computed during a `--sed` run by the readout observer —
+ * key-frequency power of the token embedding at every eval; and at chosen points (init, the first SED
+ * measurement, the first measurement after the grok step, the end) the functional modes of the top SED
+ * directions and of random ones, the centroid PCs in the Fourier basis, and the per-example gradient SVD.
+ */
+export interface ReadoutConfig {
+  /** Random directions whose functional modes give the null distribution of F, per readout point. */
+  randomModes: number;
+  /** Centroid principal components read out in the Fourier basis. */
+  pcs: number;
+}
+
+export const READOUT_DEFAULTS: ReadoutConfig = { randomModes: 4, pcs: 5 };
+
 /** Small diagnostics for the `test` preset (code paths only). */
 const SED_TEST: Partial<SedConfig> = {
   window: 4,
@@ -180,6 +195,8 @@ export interface TrainConfig extends AdamWConfig {
   saveEvery: number;
   /** SED diagnostics; absent = off. */
   sed?: SedConfig;
+  /** Readouts of what the SED directions are (needs `sed`); absent = off. */
+  readouts?: ReadoutConfig;
   /** Causal intervention on the attention gradient or update; absent = none. */
   intervention?: InterventionConfig;
 }
@@ -246,7 +263,9 @@ export function multitaskMeasureCheckpoints(preset: PresetName): number {
   return preset === "test" ? 2 : 8;
 }
 
-export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed" | "intervention"> & {
+export type ConfigOverrides = Omit<Partial<TrainConfig>, "sed" | "intervention" | "readouts"> & {
+  /** true: the readouts with their defaults (and `sed` on); an object: those defaults overridden. */
+  readouts?: boolean | Partial<ReadoutConfig>;
   preset?: PresetName;
   /** true: diagnostics with the preset's defaults; an object: those defaults overridden. */
   sed?: boolean | Partial<SedConfig>;
@@ -259,10 +278,14 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   const preset = overrides.preset ?? "paper";
   if (!PRESETS.includes(preset))
     throw new Error(`unknown preset "${preset}"; choose one of ${PRESETS.join(", ")}`);
-  const { sed, intervention, ...rest } = overrides;
+  const { sed, intervention, readouts, ...rest } = overrides;
   // A typo (say `weightdecay`) would otherwise be ignored by training yet still change the run id.
   rejectUnknownKeys(rest, [...Object.keys(PAPER), "op", "expr", "tasks", "seed", "preset"], "config");
   if (sed && sed !== true) rejectUnknownKeys(sed, Object.keys(SED_DEFAULTS), "config.sed");
+  if (readouts && readouts !== true)
+    rejectUnknownKeys(readouts, Object.keys(READOUT_DEFAULTS), "config.readouts");
+  if (readouts && sed === false)
+    throw new Error("config.readouts needs the SED diagnostics (sed), which were turned off");
   if (intervention && intervention !== true) {
     rejectUnknownKeys(
       intervention,
@@ -293,13 +316,20 @@ export function makeConfig(overrides: ConfigOverrides = {}): TrainConfig {
   } as TrainConfig;
   if (Array.isArray(cfg.tasks)) cfg.tasks = [...cfg.tasks];
   delete cfg.sed;
+  delete cfg.readouts;
   delete cfg.intervention;
-  if (sed) {
+  if (sed || readouts) {
     const given = Object.fromEntries(
-      Object.entries(sed === true ? {} : sed).filter(([, v]) => v !== undefined),
+      Object.entries(typeof sed === "object" ? sed : {}).filter(([, v]) => v !== undefined),
     );
     const measure = multi ? { measureEvery: multitaskMeasureCheckpoints(preset) * cfg.checkpointEvery } : {};
     cfg.sed = { ...SED_DEFAULTS, ...(preset === "test" ? SED_TEST : {}), ...measure, ...given };
+  }
+  if (readouts) {
+    const given = Object.fromEntries(
+      Object.entries(readouts === true ? {} : readouts).filter(([, v]) => v !== undefined),
+    );
+    cfg.readouts = { ...READOUT_DEFAULTS, ...given };
   }
   if (intervention) {
     const given = intervention === true ? {} : intervention;
@@ -349,6 +379,14 @@ export function validateConfig(c: TrainConfig): Task[] {
     throw new Error(`config.frac (train fraction) must be strictly between 0 and 1, got ${c.frac}`);
   }
   if (c.sed) validateSed(c.sed, c.checkpointEvery);
+  if (c.readouts) {
+    if (!c.sed) throw new Error("config.readouts needs config.sed: the readouts read the SED directions");
+    if (c.tasks)
+      throw new Error("config.readouts is for single-task runs (a multitask model has no single answer)");
+    for (const k of ["randomModes", "pcs"] as const)
+      if (!Number.isInteger(c.readouts[k]) || c.readouts[k] < 1)
+        throw new Error(`config.readouts.${k} must be a positive integer, got ${c.readouts[k]}`);
+  }
   if (c.intervention) validateIntervention(c.intervention);
   if (c.tasks !== undefined) return validateTasks(c);
   return [makeTask({ op: c.op, expr: c.expr, p: c.p })];

@@ -7,6 +7,7 @@ import {
   makeConfig,
   PRESETS,
   type PresetName,
+  READOUT_DEFAULTS,
   SED_DEFAULTS,
   type TrainConfig,
 } from "../config/config";
@@ -72,6 +73,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 const OPTIONAL_FIELDS: Record<string, Record<string, unknown>> = {
   sed: SED_DEFAULTS as unknown as Record<string, unknown>,
+  readouts: READOUT_DEFAULTS as unknown as Record<string, unknown>,
   intervention: {
     ...INTERVENTION_DEFAULTS,
     // Settings only some modes take (config.ts checks which), by an example of their type.

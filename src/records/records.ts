@@ -8,6 +8,7 @@ import {
   INTERVENTION_DEFAULTS,
   makeConfig,
   overridesOf,
+  READOUT_DEFAULTS,
   type TrainConfig,
 } from "../config/config";
 import { writeFileAtomic } from "../util/atomic";
@@ -41,6 +42,10 @@ export function runId(c: TrainConfig): string {
   if (c.sed && canonicalJson(c.sed) === canonicalJson(defaultSed)) {
     delete extra.sed;
     id += "_sed";
+  }
+  if (c.readouts && canonicalJson(c.readouts) === canonicalJson(READOUT_DEFAULTS)) {
+    delete extra.readouts;
+    id += "_readouts";
   }
   if (c.tasks && extra.checkpointEvery !== undefined) {
     id += `_c${c.checkpointEvery}`;

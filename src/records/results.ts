@@ -130,3 +130,135 @@ export interface InterventionResult {
   /** Seconds spent in the hook (projection, SVD, random frames): the intervention's overhead. */
   hookSeconds: number;
 }
+
+// --- #18 readouts: the functional modes, centroid PCs and per-example SVD of the readout observer ---
+
+/** One grouping's spectrum, JSON-able: `power` is the author's power_norm (shares, index ω − 1). */
+export interface ProfileRecord {
+  /** Period of the grouping key (p, or p − 1 for the discrete-log basis). */
+  n: number;
+  /** Share of the non-DC power per ω = 1..⌊n/2⌋ (sums to 1; all 0 for a flat profile). */
+  power: number[];
+  /** Peak frequency and its share F (top-1 / total). */
+  peak: number;
+  F: number;
+  top: { omega: number; share: number }[];
+  /** F of a uniform spectrum, 1 / ⌊n/2⌋. */
+  baseline: number;
+  /** Non-DC power of the bucket means (their population variance). */
+  total: number;
+}
+
+export interface ModeReadout {
+  task: string;
+  p: number;
+  lo: number;
+  /** Mean of f over the grid (the DC the spectra leave out). */
+  mean: number;
+  /** Grouped by the answer q = op(a, b) (the task's labels), mod p: the author's fourier_profile. */
+  answer: ProfileRecord;
+  /** Grouped by (a + b) mod p, by a, by b. */
+  sum: ProfileRecord;
+  a: ProfileRecord;
+  b: ProfileRecord;
+  /** Multiplication mod a prime: grouped by (log_g a + log_g b) mod (p − 1), g the smallest primitive root. */
+  log: (ProfileRecord & { g: number }) | null;
+  /** Why `log` is null (not a multiplicative task, or p not prime). */
+  logNote?: string;
+}
+
+/** Single-ω fits of one position key: the best ω (lowest on ties), its R², and R² at every ω (index ω − 1). */
+export interface SingleOmega {
+  omega: number;
+  r2: number;
+  r2ByOmega: number[];
+}
+
+export interface PcFourier {
+  /** Single-ω fits s ≈ c0 + c1 cos(2πω(a+b)/p) + c2 sin(·), ω = 1..⌊p/2⌋ (fourier_R2_per_omega "sum"). */
+  sum: SingleOmega;
+  /** The same single-ω fits on a alone and on b alone (the author's R2_a_o, R2_b_o controls). */
+  a: SingleOmega;
+  b: SingleOmega;
+  /**
+   * Full-basis R² (intercept + cos, sin at every ω = 1..⌊p/2⌋; fourier_R2_full_basis): of a + b, a, b,
+   * a & b (both sets of columns), the answer y; and, where the log basis applies, of log a, log b,
+   * log a & log b and log y, with period p − 1 and the same ω = 1..⌊p/2⌋.
+   */
+  full: {
+    sum: number;
+    a: number;
+    b: number;
+    a_b: number;
+    y: number;
+    log_a?: number;
+    log_b?: number;
+    log_a_b?: number;
+    log_y?: number;
+  };
+  /** Single-ω fits over (log a + log b) mod (p − 1), ω = 1..⌊(p−1)/2⌋; null where the log basis does not apply. */
+  log: SingleOmega | null;
+}
+
+export interface PcFourierReadout {
+  p: number;
+  lo: number;
+  /** The primitive root of the discrete logs, or null with `logNote` saying why there is no log basis. */
+  g: number | null;
+  logNote?: string;
+  pcs: PcFourier[];
+}
+
+/** A random direction's functional mode, kept short: peak ω and F per grouping (the null distribution of F). */
+export interface ModePeak {
+  peak: number;
+  F: number;
+}
+export interface RandomModeSummary {
+  answer: ModePeak;
+  sum: ModePeak;
+  a: ModePeak;
+  b: ModePeak;
+  log: ModePeak | null;
+}
+
+/** The per-example gradient SVD at a readout point (the paper's §C6). */
+export interface PerExampleReadout {
+  /** Examples (the SED gradient batch) and σ_k of their centred attention gradients. */
+  B: number;
+  sigma: number[];
+  /** σ_k² over the centred gradients' total variance. */
+  share: number[];
+  /** Coupling of the top directions to the centroids (the SED probes; a random baseline of the SED's size). */
+  R: number[];
+  Rbar: number;
+  medianRandom: number;
+  /** |cos| of each direction with the batch's mean gradient (the paper: 0.05–0.35 for the top one). */
+  cosMean: number[];
+  meanGradNorm: number;
+}
+
+/** What was read out at one step, and why then. */
+export interface ReadoutPoint {
+  step: number;
+  reasons: ("init" | "first measurement" | "post-grok" | "end")[];
+  /** Functional modes of the top SED directions (k = 1..K per source); absent at init (no SED basis yet). */
+  modes?: Partial<Record<"update" | "gradient", ModeReadout[]>>;
+  randomModes: RandomModeSummary[];
+  /** Centroid PCs: explained-variance shares and their Fourier R². */
+  centroidPcs: PcFourierReadout & { share: number[] };
+  perExample: PerExampleReadout;
+  seconds: number;
+}
+
+/** `record.readouts`: key-frequency power at every eval, and the readout points. */
+export interface ReadoutResult {
+  /** Share of the token embedding's non-DC power per ω = 1..⌊p/2⌋ (index ω − 1), 4 significant digits. */
+  keyFrequencies: { step: number; power: number[] }[];
+  points: ReadoutPoint[];
+  /** f(a, b) = ‖Δh‖² of the top update- and gradient-SED direction at the last point with SED modes, row-major
+   * over the grid (operands lo..p−1), 4 significant digits. */
+  fields?: { step: number; lo: number; side: number; update?: number[]; gradient?: number[] };
+  /** Seconds spent in the readouts (their overhead). */
+  seconds: number;
+}

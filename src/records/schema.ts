@@ -1,7 +1,13 @@
 // The run record's schema: what a record holds, and its validation. Pure (no I/O): the training loop builds
 // records with it and analysis reads them; records.ts stores and finds them.
 import type { TrainConfig } from "../config/config";
-import type { AttentionResult, CouplingRecord, InterventionResult, MultitaskCouplingRecord } from "./results";
+import type {
+  AttentionResult,
+  CouplingRecord,
+  InterventionResult,
+  MultitaskCouplingRecord,
+  ReadoutResult,
+} from "./results";
 
 export const RECORD_SCHEMA = "sedlab.run";
 /** Bump when a change makes old records unreadable; loading then says so instead of misreading them. */
@@ -54,6 +60,8 @@ export interface RunRecord {
   intervention?: InterventionResult;
   /** Intervention runs: where the attention weights and pattern are at each eval (issue #15's controls). */
   attention?: AttentionResult;
+  /** `--sed --readouts` runs: what the SED directions are (key frequencies, functional modes, PCs, per-example SVD). */
+  readouts?: ReadoutResult;
   /**
    * Where a resumed run's steps came from: one entry per stretch trained on one commit and backend (a run
    * trained in one go has one). Absent in records written before segments were recorded.

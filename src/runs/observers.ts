@@ -5,12 +5,19 @@ import { attentionObserver } from "../intervention/attentionObserver";
 import { interventionObserver } from "../intervention/observer";
 import { multitaskSedObserver } from "../sed/multitaskObserver";
 import { sedObserver } from "../sed/observer";
+import { readoutObserver } from "../sed/readoutObserver";
 import type { TrainObserver } from "../train/observer";
 
-/** The observers `config` asks for (`sed`; `intervention`, with `attention` beside it), then `extra` (a caller's own, e.g. a test's). */
+/** The observers `config` asks for (`sed`, `readouts`; `intervention`, with `attention` beside it), then `extra` (a caller's own, e.g. a test's). */
 export function observersFor(config: TrainConfig, extra: readonly TrainObserver[] = []): TrainObserver[] {
+  // The readouts read the SED observer's bases, so the SED observer shows them each measurement (and runs first).
+  const readouts = config.readouts ? readoutObserver() : undefined;
+  const sed = config.tasks
+    ? multitaskSedObserver()
+    : sedObserver({ onMeasure: readouts ? (m) => readouts.onSedMeasure(m) : undefined });
   return [
-    ...(config.sed ? [config.tasks ? multitaskSedObserver() : sedObserver()] : []),
+    ...(config.sed ? [sed] : []),
+    ...(readouts ? [readouts] : []),
     ...(config.intervention ? [interventionObserver(), attentionObserver()] : []),
     ...extra,
   ];

@@ -11,8 +11,11 @@ import * as tf from "@tensorflow/tfjs";
 import { allPairs, type Pairs, type Task } from "../data/tasks";
 import { batchTensors, disposeBatch, embed, forwardFromEmbedHeads, paramTensors } from "../model/model";
 import { groupRange, type Layout } from "../model/params";
+import type { ModeReadout, ProfileRecord } from "../records/results";
 import { type Concentration, discreteLog, fourierProfile, isPrime } from "../util/fourier";
 import { attnNorm } from "./coupling";
+
+export type { ModeReadout, ProfileRecord };
 
 /** Pairs per forward pass: bounds the activations ([chunk, dff] floats per layer) at the paper size. */
 const CHUNK = 4096;
@@ -125,40 +128,6 @@ export function modeField(
     f[i] = s;
   }
   return f;
-}
-
-/** One grouping's spectrum, JSON-able: `power` is the author's power_norm (shares, index ω − 1). */
-export interface ProfileRecord {
-  /** Period of the grouping key (p, or p − 1 for the discrete-log basis). */
-  n: number;
-  /** Share of the non-DC power per ω = 1..⌊n/2⌋ (sums to 1; all 0 for a flat profile). */
-  power: number[];
-  /** Peak frequency and its share F (top-1 / total). */
-  peak: number;
-  F: number;
-  top: { omega: number; share: number }[];
-  /** F of a uniform spectrum, 1 / ⌊n/2⌋. */
-  baseline: number;
-  /** Non-DC power of the bucket means (their population variance). */
-  total: number;
-}
-
-export interface ModeReadout {
-  task: string;
-  p: number;
-  lo: number;
-  /** Mean of f over the grid (the DC the spectra leave out). */
-  mean: number;
-  /** Grouped by the answer q = op(a, b) (the task's labels), mod p: the author's fourier_profile. */
-  answer: ProfileRecord;
-  /** Grouped by (a + b) mod p, by a, by b. */
-  sum: ProfileRecord;
-  a: ProfileRecord;
-  b: ProfileRecord;
-  /** Multiplication mod a prime: grouped by (log_g a + log_g b) mod (p − 1), g the smallest primitive root. */
-  log: (ProfileRecord & { g: number }) | null;
-  /** Why `log` is null (not a multiplicative task, or p not prime). */
-  logNote?: string;
 }
 
 /** The grid layout of `pairs` (row-major (a, b) = (lo + i, lo + j)), checked; throws when it differs. */

@@ -18,8 +18,22 @@ interface Pending {
   theta: Float32Array;
 }
 
-/** The observer; `config.sed` must be set. Name "coupling": its result lands in `record.coupling`. */
-export function sedObserver(): TrainObserver {
+/** A measurement's SED bases (the main window's, by source), shown to whoever reads them (the readouts). */
+export interface SedMeasurement {
+  step: number;
+  theta: Float32Array;
+  bases: Partial<Record<(typeof SOURCES)[number], Float32Array[]>>;
+  /** The measurement's coupling baseline (median A of its random directions) and ε: R of another direction
+   * at θ is its A with these probes and ε over medianRandom. */
+  medianRandom: number;
+  eps: number;
+}
+
+/**
+ * The observer; `config.sed` must be set. Name "coupling": its result lands in `record.coupling`.
+ * `onMeasure` is shown each measurement's main-window bases (after their coupling is recorded).
+ */
+export function sedObserver(opts: { onMeasure?: (m: SedMeasurement) => void } = {}): TrainObserver {
   let cfg: SedConfig;
   let layout: Layout;
   let attn: { start: number; end: number };
@@ -61,6 +75,13 @@ export function sedObserver(): TrainObserver {
       const { sigma, W } = spectra[key];
       rec.record(key, step, windowEnd, W, sigma, { ...r, medianRandom: c.medianRandom, eps: c.eps });
     }
+    opts.onMeasure?.({
+      step,
+      theta,
+      bases: Object.fromEntries(SOURCES.filter((src) => bases[src]).map((src) => [src, bases[src]])),
+      medianRandom: c.medianRandom,
+      eps: c.eps,
+    });
   };
 
   return {
