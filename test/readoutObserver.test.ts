@@ -6,7 +6,21 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import {
+  keyFrequencyRows,
+  modeRows,
+  pcRows,
+  perExampleRows,
+  readoutCost,
+  readoutVerdict,
+} from "../src/analysis/readouts";
 import { makeConfig } from "../src/config/config";
+import {
+  keyFrequencyHeatmap,
+  modeFieldHeatmaps,
+  modeSpectra,
+  perExampleFigure,
+} from "../src/present/readoutFigures";
 import { runId } from "../src/records/records";
 import type { ReadoutResult } from "../src/records/results";
 import type { RunRecord } from "../src/records/schema";
@@ -84,6 +98,29 @@ describe("readout observer", () => {
     await assert.rejects(trainRun(withSaves, { recordDir: null, checkpointDir: ck, stopAtStep: 75 }));
     const resumed = await trainRun(withSaves, { recordDir: null, checkpointDir: ck });
     assert.deepEqual(strip(resumed), strip(full));
+  });
+
+  it("analysis and figures read the record: one mode row per point × source × direction, stages, verdict rules", () => {
+    const ro = whole.readouts as ReadoutResult;
+    const withModes = ro.points.filter((p) => p.modes).length;
+    const rows = modeRows([whole]);
+    assert.equal(rows.length, withModes * 2 * 3);
+    assert.deepEqual(
+      perExampleRows([whole]).map((r) => r.stage),
+      ["init", "mid", "post-grok", "end"],
+    );
+    assert.equal(pcRows([whole]).length, ro.points.length * 5);
+    assert.equal(keyFrequencyRows([whole])[0].grokStep, whole.grokStep);
+    assert.ok(readoutCost([whole])[0].share > 0);
+    // The verdict's rule: F ≥ 0.5 and ≥ 5× the null is a single mode.
+    const end = rows.filter((r) => r.stage.includes("end") && r.k === 1 && r.source === "gradient");
+    const planted = end.map((r) => ({ ...r, answerF: 0.9, nullF: 0.1 }));
+    assert.match(readoutVerdict(planted), /single mode in 1 of 1 runs.*\*Holds\.\*/);
+    assert.match(readoutVerdict(end.map((r) => ({ ...r, answerF: 0.9, nullF: 0.5 }))), /Does not hold here/);
+    assert.equal(modeFieldHeatmaps(whole).data.length, 2);
+    assert.ok(modeSpectra(whole, "end").data.length >= 2);
+    assert.equal(keyFrequencyHeatmap(whole).data.length, 1);
+    assert.equal(perExampleFigure(perExampleRows([whole])).data.length, 2);
   });
 
   it("refuses readouts without SED or on a multitask model, naming why", () => {

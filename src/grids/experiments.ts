@@ -19,6 +19,9 @@ export const INTERVENTION_GRIDS = [
 /** The attention-control grids (notebook 07, issue #15); their records live in the grids' own folder. */
 export const ATTENTION_CONTROL_GRIDS = ["attention-controls", "attention-controls-new-ops"] as const;
 
+/** The readout grid (notebook 06, issue #18): the four ops and the author's two extra operations. */
+export const READOUTS = "readouts";
+
 /** The command that makes a grid's records. */
 export function sweepCommandFor(grid: string): string {
   return `npx sedlab sweep experiments/${grid}.json`;
@@ -142,4 +145,15 @@ export function attentionControlConfigs(preset: PresetName): { configs: TrainCon
     .map((r) => r.config)
     .filter((c) => c.op === "add" && c.seed === 42);
   return { configs, dir: null };
+}
+
+/**
+ * The readout configs (notebook 06): at the paper preset the grid's runs; at quick and test, add and mul with
+ * seed 42 (the grid's shape scaled down, enough to exercise every readout).
+ */
+export function readoutConfigs(preset: PresetName): TrainConfig[] {
+  if (preset === "paper") return gridRuns(READOUTS).map((r) => r.config);
+  return gridRuns(READOUTS, { preset })
+    .map((r) => r.config)
+    .filter((c) => (c.op === "add" || c.op === "mul") && c.seed === 42);
 }

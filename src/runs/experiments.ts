@@ -18,6 +18,8 @@ import {
   MULTITASK,
   multitaskConfigs,
   paperSeeds,
+  READOUTS,
+  readoutConfigs,
   SED_ABLATIONS,
   sedAblationConditions,
   sedAblationRun,
@@ -269,4 +271,19 @@ export async function attentionControlRuns(
     dir: dir ?? undefined,
   });
   return { ...got, command: ATTENTION_CONTROL_GRIDS.map(sweepCommandFor).join(" && ") };
+}
+
+/**
+ * The readout runs (notebook 06): at the paper preset from the cache only (`missing` lists the rest, `command`
+ * makes them); at quick and test add and mul with seed 42, trained here.
+ */
+export async function readoutRuns(
+  preset: PresetName,
+  opts: { onProgress?: (p: Progress) => void } = {},
+): Promise<{ records: RunRecord[]; missing: string[]; command: string }> {
+  const got = await recordsFor(readoutConfigs(preset), {
+    cacheOnly: preset === "paper",
+    onProgress: opts.onProgress,
+  });
+  return { ...got, command: sweepCommandFor(READOUTS) };
 }
