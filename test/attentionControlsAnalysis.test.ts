@@ -7,6 +7,7 @@ import {
   controlTable,
   controlVerdict,
   keepRandomSpeedups,
+  referenceRows,
   spearman,
 } from "../src/analysis/attentionControls";
 import {
@@ -166,6 +167,10 @@ describe("attention-control analysis", () => {
       rec("add", 2, { mode: "keep-random" }, 1200, 1700),
     ]);
     assert.deepEqual(keepRandomSpeedups(iv, table), { add: 3100 / 1100 });
+    const refs = referenceRows(iv, table);
+    assert.equal(refs.length, 1);
+    assert.equal(refs[0]["speed-up"], `${(3100 / 1100).toFixed(2)}×`);
+    assert.equal(refs[0]["paper (add)"], "2.36×");
   });
 
   test("figures: one trace per arm, zero displacement drawn at the floor, curves grow with the records", () => {

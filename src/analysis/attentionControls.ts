@@ -336,3 +336,44 @@ export function keepRandomSpeedups(
   }
   return out;
 }
+
+/**
+ * Rows to set beside the controls in their table: notebook 04's four projection modes (rank 3, gradient
+ * projection, weight decay 1) measured against this grid's control, and for add the paper's published values.
+ */
+export function referenceRows(
+  ivRows: readonly InterventionRow[],
+  table: readonly ControlTableRow[],
+): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  const x = (v: number | null | undefined) => (v === null || v === undefined ? "—" : `${v.toFixed(2)}×`);
+  const paper: Record<string, number> = {
+    "keep-sed": 2.2,
+    "keep-random": 2.36,
+    "remove-sed": 1.02,
+    "remove-random": 1.0,
+  };
+  for (const ctl of table.filter((t) => t.mode === "control")) {
+    for (const mode of ["keep-sed", "keep-random", "remove-sed", "remove-random"] as const) {
+      const rs = ivRows.filter(
+        (r) =>
+          r.op === ctl.op &&
+          r.mode === mode &&
+          r.projection === "gradient" &&
+          r.rank === 3 &&
+          r.weightDecay === 1,
+      );
+      if (!rs.length) continue;
+      const g = avg(rs.map((r) => r.grokStep ?? r.steps));
+      out.push({
+        op: ctl.op,
+        arm: `${mode} (notebook 04)`,
+        "grok step per seed": rs.map((r) => `${r.seed}: ${r.grokStep ?? "none"}`).join(", "),
+        "grok step (mean ± sd)": formatMeanSd(meanSd(rs.map((r) => r.grokStep ?? r.steps)), 0),
+        "speed-up": x(ctl.grok.mean / g),
+        "paper (add)": ctl.op === "add" ? x(paper[mode]) : "—",
+      });
+    }
+  }
+  return out;
+}
