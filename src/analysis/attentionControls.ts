@@ -238,7 +238,7 @@ export function controlVerdict(
     const kr = keepRandom[op] ?? null;
     if (freeze?.speedup) {
       parts.push(
-        `freezing attention after step 20 gives ${fx(freeze.speedup)} (${freeze.notGrokked} of ${freeze.grok.n} runs did not grok)` +
+        `freezing attention after step 20 gives ${fx(freeze.speedup)} (${freeze.notGrokked === 0 ? `all ${freeze.grok.n} runs grokked` : `${freeze.notGrokked} of ${freeze.grok.n} runs did not grok`})` +
           `${init?.speedup ? `, from initialisation ${fx(init.speedup)}` : ""}` +
           `${zero?.speedup ? `, zeroing its gradient (decay only) ${fx(zero.speedup)}` : ""}` +
           `${kr ? `; keep-random (notebook 04) ${fx(kr)}` : ""}`,
@@ -277,7 +277,9 @@ export function controlVerdict(
           ? "freezing attention does not speed grokking up, so the keep-random speed-up needs the small updates it still lets through"
           : rel === "<"
             ? "freezing attention gives part of keep-random's speed-up: stopping attention from learning explains some of it, not all"
-            : "attention need not learn for the speed-up: stopping it from learning gives as much as (or more than) keeping a random rank-3 part of its gradient";
+            : rel === "≈"
+              ? "attention need not learn for the speed-up: stopping it from learning gives about the same speed-up as keeping a random rank-3 part of its gradient"
+              : "attention need not learn for the speed-up: stopping it from learning gives more than keeping a random rank-3 part of its gradient";
       out.push(
         `  *Interpretation (freeze ${fx(freeze.speedup)} vs keep-random ${fx(kr)}, equal within 15 % or not):* ${reading}.`,
       );
