@@ -139,7 +139,10 @@ describe("attention-control analysis", () => {
   test("the verdict states the speed-ups and picks its interpretation by the stated rule", () => {
     const v = controlVerdict(table, rows, { add: 3.6 });
     assert.match(v, /freezing attention after step 20 gives 3\.65×/);
-    assert.match(v, /attention need not learn for the speed-up: stopping it from learning gives about the same/);
+    assert.match(
+      v,
+      /attention need not learn for the speed-up: stopping it from learning gives about the same/,
+    );
     assert.match(controlVerdict(table, rows, { add: 2 }), /gives more than keeping a random rank-3 part/);
     assert.match(v, /Spearman ρ = /);
     assert.match(controlVerdict(table, rows, { add: 8 }), /gives part of keep-random's speed-up/);
