@@ -18,10 +18,10 @@ import type { RunRecord } from "../src/records/schema";
 import { initBackend } from "../src/runs/backend";
 import { trainRun } from "../src/runs/trainRun";
 import type { TrainObserver } from "../src/train/observer";
-import { adamwStep, type GradHookContext, newAdamWState } from "../src/train/optim";
+import { adamwStep, newAdamWState } from "../src/train/optim";
 import { norm } from "../src/util/linalg";
 import { Rng } from "../src/util/rng";
-import { maxRelErr } from "./helpers";
+import { gradContext, maxRelErr } from "./helpers";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-actl-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -130,19 +130,7 @@ describe("attention control hooks", () => {
     o.setup?.({ config: makeConfig({ preset: "test", intervention }), layout, dataset });
     return o;
   };
-  const gradCtx = (grad: Float32Array, step: number): GradHookContext => ({
-    step,
-    layout,
-    gradNorm: norm(grad),
-    all: grad,
-    grad: (g) => {
-      const r = groupRange(layout, g);
-      return grad.subarray(r.start, r.end);
-    },
-    setGrad: () => {
-      throw new Error("unused");
-    },
-  });
+  const gradCtx = (grad: Float32Array, step: number) => gradContext(layout, grad, step);
 
   it("scale-attention-lr multiplies the attention displacement of a real AdamW step by its factor", () => {
     const rng = new Rng(21);

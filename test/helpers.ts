@@ -1,5 +1,8 @@
 // Shared by the tests: numerical comparisons, and when a test whose prerequisites are missing may skip.
 import { AssertionError } from "node:assert";
+import { groupRange, type Layout } from "../src/model/params";
+import type { GradHookContext } from "../src/train/optim";
+import { norm } from "../src/util/linalg";
 
 /**
  * Whether this is a CI run (`CI` set, other than "", "0" or "false"; .ci/run sets CI=true). Tests that need
@@ -85,4 +88,21 @@ export function assertAllClose(
     expected: w.expected,
     operator: "allClose",
   });
+}
+
+/** A gradient hook's context over `grad` (theta's layout) at `step`, as adamwStep builds it (no setGrad). */
+export function gradContext(layout: Layout, grad: Float32Array, step: number): GradHookContext {
+  return {
+    step,
+    layout,
+    gradNorm: norm(grad),
+    all: grad,
+    grad: (g) => {
+      const r = groupRange(layout, g);
+      return grad.subarray(r.start, r.end);
+    },
+    setGrad: () => {
+      throw new Error("unused");
+    },
+  };
 }

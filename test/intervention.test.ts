@@ -15,10 +15,10 @@ import { initBackend } from "../src/runs/backend";
 import { trainRun } from "../src/runs/trainRun";
 import { RowWindow } from "../src/sed/rollingSvd";
 import type { TrainObserver } from "../src/train/observer";
-import type { GradHookContext, UpdateHookContext } from "../src/train/optim";
+import type { UpdateHookContext } from "../src/train/optim";
 import { combine, dot, dots, norm, orthonormalize, project } from "../src/util/linalg";
 import { Rng } from "../src/util/rng";
-import { maxRelErr } from "./helpers";
+import { gradContext, maxRelErr } from "./helpers";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-ivn-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -180,21 +180,7 @@ describe("intervention hook", () => {
   const task = makeTask({ op: "add", p: config.p });
   const dataset = makeDataset(task, config.frac, config.seed);
 
-  function gradCtx(grad: Float32Array, step: number): GradHookContext {
-    return {
-      step,
-      layout,
-      gradNorm: norm(grad),
-      all: grad,
-      grad: (g) => {
-        const r = groupRange(layout, g);
-        return grad.subarray(r.start, r.end);
-      },
-      setGrad: () => {
-        throw new Error("unused");
-      },
-    };
-  }
+  const gradCtx = (grad: Float32Array, step: number) => gradContext(layout, grad, step);
 
   for (const mode of ["keep-sed", "remove-sed", "keep-random", "remove-random"] as const) {
     it(`${mode} changes only the attention group's gradient, and only after W natural steps`, () => {
