@@ -12,11 +12,13 @@ import type { TrainObserver } from "../train/observer";
 export function observersFor(config: TrainConfig, extra: readonly TrainObserver[] = []): TrainObserver[] {
   // The readouts read the SED observer's bases, so the SED observer shows them each measurement (and runs first).
   const readouts = config.readouts ? readoutObserver() : undefined;
-  const sed = config.tasks
-    ? multitaskSedObserver()
-    : sedObserver({ onMeasure: readouts ? (m) => readouts.onSedMeasure(m) : undefined });
+  const sed = !config.sed
+    ? []
+    : config.tasks
+      ? [multitaskSedObserver()]
+      : [sedObserver({ onMeasure: readouts ? (m) => readouts.onSedMeasure(m) : undefined })];
   return [
-    ...(config.sed ? [sed] : []),
+    ...sed,
     ...(readouts ? [readouts] : []),
     ...(config.intervention ? [interventionObserver(), attentionObserver()] : []),
     ...extra,
