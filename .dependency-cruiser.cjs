@@ -15,6 +15,7 @@ const LAYERS = [
   ["runs"],
   ["analysis"],
   ["present"],
+  ["explore"],
 ];
 const TOP = "^src/(cli/|notebook\\.ts$|index\\.ts$)";
 const folder = (names) => `^src/(${names.join("|")})/`;
@@ -27,12 +28,14 @@ const layered = LAYERS.map((layer, i) => ({
   to: { path: [folder(LAYERS.slice(i + 1).flat()), TOP] },
 }));
 
-// Pure modules the core may use; everything else in util/ and records/ does I/O.
+// Pure modules the core may use; everything else in util/ and records/ does I/O. runs/observers and
+// runs/liveSession are the portable runners (the browser explorer's worker drives training through them).
 const CORE = [
   "^src/util/(rng|linalg|progress|fourier)\\.ts$",
   "^src/config/",
   "^src/data/",
-  "^src/records/(schema|results)\\.ts$",
+  "^src/records/(schema|results|ids)\\.ts$",
+  "^src/runs/(observers|liveSession)\\.ts$",
   "^src/model/(params|model|engine|fusedKernels)\\.ts$",
   "^src/model/kernels/",
   "^src/train/",
@@ -62,6 +65,21 @@ module.exports = {
       comment: "the compute core never imports node:* modules (it must run in a browser tab)",
       severity: "error",
       from: { path: CORE },
+      to: { dependencyTypes: ["core"] },
+    },
+    {
+      name: "web-stays-portable",
+      comment:
+        "the browser explorer (web/src) imports the compute core and the pure figure modules only, never a Node-only module",
+      severity: "error",
+      from: { path: "^web/src/" },
+      to: { path: "^src/", pathNot: [...CORE, "^src/present/(explorerFigures|style)\\.ts$"] },
+    },
+    {
+      name: "web-no-node-builtins",
+      comment: "the browser explorer never imports node:* modules",
+      severity: "error",
+      from: { path: "^web/src/" },
       to: { dependencyTypes: ["core"] },
     },
     {

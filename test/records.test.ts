@@ -204,6 +204,21 @@ describe("runId", () => {
     assert.notEqual(a, b);
     assert.match(a, /^expr-a_a\+b_p23_test_seed42_[0-9a-f]{8}$/);
   });
+
+  it("names every committed record as it was named when trained (the hash is stable across implementations)", () => {
+    // The records were named with node:crypto's SHA-256; ids.ts hashes with @noble/hashes (it runs in a browser).
+    const root = path.join(import.meta.dirname, "..", "data", "runs");
+    const files = fs
+      .readdirSync(root, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".json"));
+    const hashed = files.filter((f) => /_[0-9a-f]{8}\.json$/.test(f));
+    assert.ok(hashed.length >= 10, `only ${hashed.length} records with a hashed id under ${root}`);
+    for (const f of files) {
+      const r = JSON.parse(fs.readFileSync(path.join(root, f), "utf8"));
+      assert.equal(runId(r.config), r.id, f);
+      assert.equal(`${r.id}.json`, path.basename(f));
+    }
+  });
 });
 
 describe("findRecord / loadRecords", () => {

@@ -36,6 +36,9 @@ Usage:
   sedlab collect <spec> [--results DIR]
                              check that every run of a sweep has a valid record (done / missing / invalid)
   sedlab info                what computes here: the backend, the BLAS running its matrix products, and why
+  sedlab explore [--port N] [--rebuild]
+                             the browser explorer: builds web/ if needed, serves it on 127.0.0.1 and prints
+                             the URL (train any operation live in a tab; Ctrl-C stops the server)
   sedlab help                this text
 
 train options:
@@ -92,6 +95,52 @@ async function infoCommand(): Promise<number> {
   return 0;
 }
 
+/** `sedlab explore`: build the explorer when its sources changed, serve it until Ctrl-C. */
+async function exploreCommand(args: string[]): Promise<number> {
+  let values: { port?: string; rebuild?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        port: { type: "string" },
+        rebuild: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UsageError(`explore: ${(e as Error).message}`);
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const port = num("port", values.port, true) ?? 8087;
+  if (port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got ${port}`);
+  // Loaded here: esbuild and the HTTP server are needed by this command only.
+  const { buildNeeded, buildWeb, webDist } = await import("../explore/build");
+  const { serveStatic } = await import("../explore/serve");
+  const why = values.rebuild ? "--rebuild" : buildNeeded();
+  if (why) {
+    console.log(`building the explorer (${why})…`);
+    await buildWeb({ log: (m) => console.log(m) });
+  }
+  const served = await serveStatic(webDist(), port);
+  console.log(`sedlab explorer: ${served.url}  (serving ${webDist()}; Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  await served.close();
+  console.log("explorer stopped");
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -106,6 +155,8 @@ export async function main(argv: string[]): Promise<number> {
         return collectCommand(rest);
       case "info":
         return await infoCommand();
+      case "explore":
+        return await exploreCommand(rest);
       case "_worker": // internal: a sweep's worker process
         return await sweepWorker();
       case undefined:

@@ -69,12 +69,20 @@ const CONCAT_COLUMNS = "SedlabConcatColumns";
 const GATHER_ROWS = "SedlabGatherRows";
 
 let wasmModule: object | undefined;
+
+/** Decodes base64 with `atob` (Node and browsers alike; Buffer is Node-only). */
+function base64Bytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
 const instances = new WeakMap<object, FusedExports>();
 
 function exportsFor(backend: WasmBackend): FusedExports {
   let e = instances.get(backend);
   if (!e) {
-    wasmModule ??= new WebAssemblyApi.Module(Buffer.from(FUSED_WASM_BASE64, "base64"));
+    wasmModule ??= new WebAssemblyApi.Module(base64Bytes(FUSED_WASM_BASE64));
     const inst = new WebAssemblyApi.Instance(wasmModule, { env: { memory: backend.wasm.asm.memory } });
     e = inst.exports as unknown as FusedExports;
     instances.set(backend, e);

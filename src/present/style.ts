@@ -26,6 +26,10 @@ export const C10 = {
 /** Neutral inks: reference lines, the loss curve, control, the paper's points, lines drawn over a heatmap. */
 export const INK = { dark: "#444", loss: "#555", ref: "#888", black: "#000", white: "white" } as const;
 
+/** The explorer's opened records, in order (its live run keeps the train/test colours and green). */
+export const REFERENCE_COLORS = [C10.purple, C10.brown, C10.pink, C10.olive, C10.cyan] as const;
+export const referenceColor = (i: number): string => REFERENCE_COLORS[i % REFERENCE_COLORS.length];
+
 /** Train and test accuracy and the train loss of one run. */
 export const TRAIN_TEST = { train: C10.blue, test: C10.red, loss: INK.loss } as const;
 

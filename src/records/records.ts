@@ -1,75 +1,13 @@
 // Run records: one JSON file per run under data/runs/, the only thing analysis, notebooks and reports read.
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import {
-  canonicalJson,
-  GROKFAST_DEFAULTS,
-  INTERVENTION_DEFAULTS,
-  makeConfig,
-  overridesOf,
-  READOUT_DEFAULTS,
-  type TrainConfig,
-} from "../config/config";
+import type { TrainConfig } from "../config/config";
 import { writeFileAtomic } from "../util/atomic";
 import { runsDir } from "../util/paths";
-import { RecordError, type RunRecord, validateRecord } from "./schema";
+import { runId } from "./ids";
+import { parseRecord, RecordError, type RunRecord, recordText } from "./schema";
 
-function slug(s: string): string {
-  return s
-    .replace(/\s+/g, "")
-    .replace(/[^A-Za-z0-9_+-]+/g, "_")
-    .slice(0, 40);
-}
-
-/**
- * Stable id: task, p, preset, seed, plus a short hash of any field changed from the preset's defaults.
- * Multitask runs are named `mt-<task>+<task>…`, with `_c<spacing>` when checkpointEvery is not the default.
- */
-export function runId(c: TrainConfig): string {
-  const task = c.tasks ? `mt-${c.tasks.join("+")}` : (c.op ?? `expr-${slug(c.expr ?? "")}`);
-  const extra = overridesOf(c);
-  delete extra.p;
-  let id = `${task}_p${c.p}_${c.preset}_seed${c.seed}`;
-  // Runs with the preset's default diagnostics are named "_sed"; other diagnostics settings go into the hash.
-  // (A multitask run's default measurement spacing follows its checkpoint spacing.)
-  const defaultSed = makeConfig({
-    preset: c.preset,
-    sed: true,
-    tasks: c.tasks,
-    checkpointEvery: c.tasks ? c.checkpointEvery : undefined,
-  }).sed;
-  if (c.sed && canonicalJson(c.sed) === canonicalJson(defaultSed)) {
-    delete extra.sed;
-    id += "_sed";
-  }
-  if (c.readouts && canonicalJson(c.readouts) === canonicalJson(READOUT_DEFAULTS)) {
-    delete extra.readouts;
-    id += "_readouts";
-  }
-  if (c.tasks && extra.checkpointEvery !== undefined) {
-    id += `_c${c.checkpointEvery}`;
-    delete extra.checkpointEvery;
-  }
-  // Interventions are named by mode (plus projection and rank when not the defaults), e.g. "_keep-sed".
-  if (c.intervention) {
-    const { mode, projection, rank, lrScale, ...other } = c.intervention;
-    const { mode: _m, projection: _p, rank: _r, ...otherDefault } = INTERVENTION_DEFAULTS;
-    id += `_${mode}${projection === "update" ? "-update" : ""}${rank === INTERVENTION_DEFAULTS.rank ? "" : `-r${rank}`}`;
-    if (lrScale !== undefined) id += `-x${lrScale}`;
-    // Grokfast's published α and λ are its defaults: not named.
-    for (const k of Object.keys(GROKFAST_DEFAULTS) as (keyof typeof GROKFAST_DEFAULTS)[])
-      if (other[k] === GROKFAST_DEFAULTS[k]) delete other[k];
-    if (canonicalJson(other) === canonicalJson(otherDefault)) delete extra.intervention;
-  }
-  if (c.expr !== undefined) id += `_${hash(c.expr)}`;
-  if (Object.keys(extra).length > 0) id += `_${hash(canonicalJson(extra))}`;
-  return id;
-}
-
-function hash(s: string): string {
-  return createHash("sha256").update(s).digest("hex").slice(0, 8);
-}
+export { runId } from "./ids";
 
 export function recordPath(id: string, dir = runsDir()): string {
   return join(dir, `${id}.json`);
@@ -90,7 +28,7 @@ export function saveRecord(
     const aside = moveInvalidRecord(path);
     log(`moved the invalid record ${path} aside to ${aside} before writing the new one (${before.error})`);
   }
-  writeFileAtomic(path, `${JSON.stringify(r, null, 1)}\n`);
+  writeFileAtomic(path, recordText(r));
   return path;
 }
 
@@ -109,16 +47,7 @@ export function loadRecord(path: string): RunRecord {
   } catch (e) {
     throw new RecordError(`cannot read run record ${path}: ${(e as Error).message}`);
   }
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch (e) {
-    throw new RecordError(
-      `run record ${path} is corrupt (not valid JSON: ${(e as Error).message}); delete it and rerun`,
-    );
-  }
-  validateRecord(obj, path);
-  return obj;
+  return parseRecord(text, path);
 }
 
 /** What is at a record's path: a valid record, nothing, or a file that fails validation (and why). */

@@ -91,6 +91,25 @@ export class RecordError extends Error {
   }
 }
 
+/** A record as data/runs stores it (and the explorer downloads it). */
+export function recordText(r: RunRecord): string {
+  return `${JSON.stringify(r, null, 1)}\n`;
+}
+
+/** Parse and validate a record's text; errors name `where` (a file) and what is wrong. */
+export function parseRecord(text: string, where: string): RunRecord {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new RecordError(
+      `run record ${where} is corrupt (not valid JSON: ${(e as Error).message}); delete it and rerun`,
+    );
+  }
+  validateRecord(obj, where);
+  return obj;
+}
+
 export function validateRecord(obj: unknown, where = "run record"): asserts obj is RunRecord {
   const fail = (msg: string): never => {
     throw new RecordError(`${where}: ${msg}`);

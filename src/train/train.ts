@@ -175,7 +175,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
         throw new TrainingInterrupted(s.step, store?.where ?? null);
       }
       // Let signal handlers and notebook display messages run.
-      if (s.step % 5 === 0) await new Promise((r) => setImmediate(r));
+      if (s.step % 5 === 0) await yieldToEventLoop();
     }
     for (const o of observers) o.finish?.({ step: s.step, layout, theta: s.theta, loss: lastLoss });
   } finally {
@@ -191,6 +191,22 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
   opts.saveRecord?.(record);
   store?.remove();
   return record;
+}
+
+/**
+ * Lets queued events run: setImmediate in Node; in a browser (a Web Worker) a MessageChannel message, which
+ * unlike setTimeout(0) is not clamped to 4 ms.
+ */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === "function") return new Promise((r) => setImmediate(r));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(null);
+  });
 }
 
 function progressOf(
