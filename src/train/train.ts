@@ -193,14 +193,22 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
   return record;
 }
 
+/** The browser's MessageChannel, typed here: the notebook kernel compiles src/ without the DOM's types. */
+interface Channel {
+  port1: { onmessage: (() => void) | null; close(): void };
+  port2: { postMessage(m: null): void };
+}
+const MessageChannelApi = (globalThis as unknown as { MessageChannel?: new () => Channel }).MessageChannel;
+
 /**
  * Lets queued events run: setImmediate in Node; in a browser (a Web Worker) a MessageChannel message, which
  * unlike setTimeout(0) is not clamped to 4 ms.
  */
 function yieldToEventLoop(): Promise<void> {
-  if (typeof setImmediate === "function") return new Promise((r) => setImmediate(r));
+  if (typeof setImmediate === "function" || !MessageChannelApi)
+    return new Promise((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
+  const ch = new MessageChannelApi();
   return new Promise((r) => {
-    const ch = new MessageChannel();
     ch.port1.onmessage = () => {
       ch.port1.close();
       r();
