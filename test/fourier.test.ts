@@ -1,10 +1,13 @@
 // Fourier readout over Z_p and Z_p × Z_p: DFTs against direct sums, spectra of planted signals, the
-// discrete-log basis for multiplication, and least-squares R² on Fourier bases.
+// discrete-log basis for multiplication, least-squares R² on Fourier bases, and the x² + y² composition probe.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   basisR2,
   bestFrequency,
+  COMPOSITION_SETS,
+  compositionBasis,
+  compositionR2,
   concentration,
   dft,
   dft2,
@@ -359,5 +362,168 @@ describe("least-squares R²", () => {
       "Nyquist",
     );
     assert.ok(Number.isNaN(basisR2(new Float64Array(10).fill(2), [])), "constant y has no R²");
+  });
+});
+
+describe("composition probe (x² + y²)", () => {
+  /** Every pair (a, b) ∈ 0..p−1 squared, row-major. */
+  const grid = (p: number) => ({
+    a: Int32Array.from({ length: p * p }, (_, i) => Math.floor(i / p)),
+    b: Int32Array.from({ length: p * p }, (_, i) => i % p),
+  });
+
+  /**
+   * The reference: the author's columns written out with Math.cos/sin (x2y2_composition_test.py:167-263), an
+   * explicit centred ridge solved by Gauss–Jordan, and R² from the residual vector.
+   */
+  function referenceR2(
+    a: Int32Array,
+    b: Int32Array,
+    y: ArrayLike<number>,
+    p: number,
+    c: number,
+    alpha: number,
+  ) {
+    const { log } = discreteLog(p);
+    const rows: number[][] = [];
+    const ys: number[] = [];
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] % p === 0 || b[i] % p === 0) continue;
+      const s = (a[i] + b[i]) % p;
+      const l = (log[a[i] % p] + log[b[i] % p]) % (p - 1);
+      const add: number[] = [];
+      const mul: number[] = [];
+      for (let w = 1; w <= Math.floor(p / 2); w++)
+        add.push(Math.cos((TAU * w * s) / p), Math.sin((TAU * w * s) / p));
+      for (let w = 1; w <= Math.floor((p - 1) / 2); w++)
+        mul.push(Math.cos((TAU * w * l) / (p - 1)), Math.sin((TAU * w * l) / (p - 1)));
+      const cross: number[] = [];
+      for (let wa = 1; wa <= c; wa++)
+        for (let wm = 1; wm <= c; wm++) {
+          const [ca, sa] = [Math.cos((TAU * wa * s) / p), Math.sin((TAU * wa * s) / p)];
+          const [cm, sm] = [Math.cos((TAU * wm * l) / (p - 1)), Math.sin((TAU * wm * l) / (p - 1))];
+          cross.push(ca * cm, ca * sm, sa * cm, sa * sm);
+        }
+      rows.push([...add, ...mul, ...cross]);
+      ys.push(y[i]);
+    }
+    const A = 2 * Math.floor(p / 2);
+    const M = 2 * Math.floor((p - 1) / 2);
+    const sets: Record<string, [number, number]> = {
+      add: [0, A],
+      mul: [A, A + M],
+      addMul: [0, A + M],
+      cross: [A + M, rows[0].length],
+      full: [0, rows[0].length],
+    };
+    const out: Record<string, number> = {};
+    const N = ys.length;
+    const ym = ys.reduce((t, v) => t + v, 0) / N;
+    for (const [set, [lo, hi]] of Object.entries(sets)) {
+      const m = hi - lo;
+      const X = rows.map((r) => r.slice(lo, hi));
+      const mean = Array.from({ length: m }, (_, j) => X.reduce((t, r) => t + r[j], 0) / N);
+      const Xc = X.map((r) => r.map((v, j) => v - mean[j]));
+      // [XcᵀXc + αI | Xcᵀy], reduced to [I | w].
+      const Aug = Array.from({ length: m }, (_, j) => {
+        const row = Array.from({ length: m + 1 }, () => 0);
+        for (let k = 0; k < m; k++) for (let i = 0; i < N; i++) row[k] += Xc[i][j] * Xc[i][k];
+        row[j] += alpha;
+        for (let i = 0; i < N; i++) row[m] += Xc[i][j] * (ys[i] - ym);
+        return row;
+      });
+      for (let j = 0; j < m; j++) {
+        const piv = Aug[j][j];
+        for (let k = j; k <= m; k++) Aug[j][k] /= piv;
+        for (let r = 0; r < m; r++) {
+          if (r === j) continue;
+          const f = Aug[r][j];
+          if (f !== 0) for (let k = j; k <= m; k++) Aug[r][k] -= f * Aug[j][k];
+        }
+      }
+      let res = 0;
+      let tot = 0;
+      for (let i = 0; i < N; i++) {
+        let fit = 0;
+        for (let j = 0; j < m; j++) fit += Xc[i][j] * Aug[j][m];
+        res += (ys[i] - ym - fit) ** 2;
+        tot += (ys[i] - ym) ** 2;
+      }
+      out[set] = Math.max(0, 1 - res / tot);
+    }
+    return out;
+  }
+
+  test("compositionR2 equals an explicit ridge fit on the author's columns, at several c and α", () => {
+    const p = 13;
+    const { a, b } = grid(p);
+    const y = noise(a.length, 31);
+    for (const [c, alpha] of [
+      [6, 1], // c capped at ⌊(p−1)/2⌋ = 6: more columns (168) than pairs (144), so the ridge matters
+      [3, 1],
+      [2, 0.01],
+    ] as const) {
+      const basis = compositionBasis(a, b, p, { crossOmegas: c, alpha });
+      assert.equal(basis.crossOmegas, c);
+      assert.deepEqual(basis.columns, {
+        add: 12,
+        mul: 12,
+        addMul: 24,
+        cross: 4 * c * c,
+        full: 24 + 4 * c * c,
+      });
+      const got = compositionR2(basis, y);
+      const ref = referenceR2(a, b, y, p, c, alpha);
+      for (const set of COMPOSITION_SETS) close(got[set], ref[set], 1e-9, `c = ${c}, α = ${alpha}: ${set}`);
+    }
+    assert.equal(compositionBasis(a, b, p).crossOmegas, 6, "the author's c = 10, capped at 6 for p = 13");
+  });
+
+  test("planted fields: additive, discrete-log and cross terms are each fitted by their own columns only", () => {
+    const p = 61;
+    const { a, b } = grid(p);
+    const { log } = discreteLog(p);
+    const basis = compositionBasis(a, b, p);
+    assert.equal(basis.kept.length, (p - 1) * (p - 1), "pairs with a·b ≡ 0 are left out");
+    const ell = (i: number) => (log[a[i]] + log[b[i]]) % (p - 1);
+    const f = (g: (s: number, l: number) => number) =>
+      Float64Array.from(a, (x, i) => (x === 0 || b[i] === 0 ? 1e6 : g((x + b[i]) % p, ell(i)))); // 1e6 never fitted
+    const chance = basis.columns.full / basis.kept.length; // what N columns fit of noise, roughly
+    const additive = compositionR2(
+      basis,
+      f((s) => 2 + Math.cos((TAU * 5 * s) / p)),
+    );
+    assert.ok(additive.add > 0.999 && additive.full > 0.999, `additive: ${JSON.stringify(additive)}`);
+    assert.ok(additive.mul < 0.1 && additive.cross < chance, `additive: ${JSON.stringify(additive)}`);
+    const multiplicative = compositionR2(
+      basis,
+      f((_s, l) => Math.sin((TAU * 4 * l) / (p - 1))),
+    );
+    assert.ok(
+      multiplicative.mul > 0.999 && multiplicative.add < 0.1,
+      `mul: ${JSON.stringify(multiplicative)}`,
+    );
+    // cos(2π·3(a+b)/p)·sin(2π·2ℓ/(p−1)): only the cross terms hold it, so the boost over either basis is large.
+    const cross = compositionR2(
+      basis,
+      f((s, l) => Math.cos((TAU * 3 * s) / p) * Math.sin((TAU * 2 * l) / (p - 1))),
+    );
+    assert.ok(cross.cross > 0.999 && cross.full > 0.999, `cross: ${JSON.stringify(cross)}`);
+    assert.ok(cross.add < 0.1 && cross.mul < 0.1 && cross.addMul < 0.15, `cross: ${JSON.stringify(cross)}`);
+    assert.ok(cross.full / Math.max(cross.add, cross.mul) > 10);
+    // The author's cross terms use the first ten frequencies of each basis, not the strongest: ω_a = 11 is missed.
+    const past = compositionR2(
+      basis,
+      f((s, l) => Math.cos((TAU * 11 * s) / p) * Math.cos((TAU * 2 * l) / (p - 1))),
+    );
+    assert.ok(past.cross < chance && past.full < 0.5, `ω_a = 11: ${JSON.stringify(past)}`);
+  });
+
+  test("no discrete log, no probe: a non-prime p throws naming it; a constant field has no R²", () => {
+    assert.throws(() => compositionBasis([1, 2], [3, 5], 12), /p = 12 is not prime/);
+    const { a, b } = grid(7);
+    const r = compositionR2(compositionBasis(a, b, 7), new Float64Array(49).fill(3));
+    for (const set of COMPOSITION_SETS) assert.ok(Number.isNaN(r[set]), set);
+    assert.throws(() => compositionBasis(a, b, 7, { alpha: 0 }), /alpha must be > 0/);
   });
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { READOUT_DEFAULTS } from "../src/config/config";
 import { TaskError } from "../src/data/tasks";
-import { expressionError, newOpPreset, operationConfig, operationSample } from "../src/runs/newops";
+import {
+  expressionError,
+  newOpPreset,
+  operationConfig,
+  operationSample,
+  paperReadoutRecord,
+} from "../src/runs/newops";
 
 describe("new operations", () => {
   it("samples the operation exactly mod p", () => {
@@ -29,9 +36,26 @@ describe("new operations", () => {
       assert.equal(c.p, 31);
       assert.equal(c.seed, 5);
       assert.ok(c.sed);
+      assert.deepEqual(c.readouts, READOUT_DEFAULTS, "notebook 05 reads out the SED directions too");
+      assert.equal(operationConfig("a^3 + a*b", { readouts: false }).readouts, undefined);
     } finally {
       if (saved === undefined) delete process.env.SEDLAB_PRESET;
       else process.env.SEDLAB_PRESET = saved;
     }
+  });
+
+  it("the paper-preset readout record comes from the cache only; without one, a note says how to make it", () => {
+    const other = paperReadoutRecord("a^2 + b^2 + 1");
+    assert.equal(other.record, null);
+    assert.match(other.id, /^expr-a_2\+b_2\+1_p97_paper_seed42_sed_readouts_[0-9a-f]{8}$/);
+    assert.match(
+      other.note,
+      /npx sedlab train --expr "a\^2 \+ b\^2 \+ 1" --seed 42 --preset paper --sed --readouts/,
+    );
+    // A worked example points at its sweep until its record is cached (they are being trained).
+    const worked = paperReadoutRecord("a^3 + a*b");
+    if (worked.record) assert.equal(worked.record.id, worked.id);
+    else assert.match(worked.note, /experiments\/readouts\.json/);
+    assert.match(paperReadoutRecord("a^3 + a*b", { p: 31 }).note, /--p 31/);
   });
 });

@@ -9,13 +9,7 @@ import { disposeEngineBatch, engineBatch, engineLossAndGrad } from "../src/model
 import { batchTensors, disposeBatch, lossAndGrad } from "../src/model/model";
 import { groupRange, initTheta, type Layout, makeLayout } from "../src/model/params";
 import { initBackend } from "../src/runs/backend";
-import {
-  centreGram,
-  perExampleGrads,
-  perExampleGram,
-  perExampleSvd,
-  topEigenpairs,
-} from "../src/sed/perExample";
+import { centreGram, perExampleGrads, perExampleGram, perExampleSvd } from "../src/sed/perExample";
 import { dot, gram, norm, symmetricEigen } from "../src/util/linalg";
 import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
@@ -173,50 +167,6 @@ describe("per-example gradient SVD", () => {
       assert.ok(Math.abs(res.loss - loss) < 1e-5 * loss, `loss ${res.loss} vs ${loss}`);
     });
   }
-
-  test("topEigenpairs matches the dense Jacobi on Gram matrices, clustered spectrum included", () => {
-    const rng = new Rng(9);
-    // maxSteps: what the degree-8 Chebyshev filter takes on these seeded matrices (plain iteration: 27, 40, 2;
-    // a filter with a wrong recurrence still converges, since every step is checked, but more slowly: 4, 5, 2).
-    for (const [n, m, spread, maxSteps] of [
-      [60, 80, 1.0, 3],
-      [60, 200, 0.02, 4], // nearly flat spectrum: slow convergence
-      [50, 5, 1.0, 2], // rank 5 < block: vanishing columns are replaced
-    ] as const) {
-      const rows = Array.from({ length: n }, () => {
-        const r = new Float64Array(m);
-        for (let j = 0; j < m; j++) r[j] = rng.normal() * (1 + spread * Math.exp(-j / 2));
-        return r;
-      });
-      const A = gram(rows);
-      const ref = symmetricEigen(A, n);
-      const got = topEigenpairs(A, n, 3);
-      assert.equal(got.method, "subspace");
-      assert.ok(got.converged, `n=${n} m=${m}: residual ${got.residual} after ${got.iterations}`);
-      assert.ok(got.iterations <= maxSteps, `n=${n} m=${m}: ${got.iterations} Rayleigh–Ritz steps`);
-      for (let c = 0; c < 3; c++) {
-        assert.ok(Math.abs(got.values[c] - ref.values[c]) < 1e-8 * ref.values[0], `λ_${c + 1}`);
-        let align = 0;
-        for (let i = 0; i < n; i++) align += got.vectors[c][i] * ref.vectors[i * n + c];
-        const gap = (ref.values[c] - ref.values[c + 1]) / ref.values[0];
-        assert.ok(Math.abs(align) > 1 - 1e-6, `n=${n} m=${m} u_${c + 1}: ${align} (gap ${gap})`);
-      }
-    }
-    // Plain subspace iteration (degree 1) reaches the same pairs, in more steps.
-    const A = gram(Array.from({ length: 40 }, () => Float64Array.from({ length: 60 }, () => rng.normal())));
-    const cheb = topEigenpairs(A, 40, 3);
-    const plain = topEigenpairs(A, 40, 3, { degree: 1 });
-    assert.ok(plain.converged && cheb.converged);
-    assert.ok(plain.iterations > cheb.iterations, `${plain.iterations} vs ${cheb.iterations} steps`);
-    for (let c = 0; c < 3; c++) assert.ok(Math.abs(plain.values[c] - cheb.values[c]) < 1e-8 * cheb.values[0]);
-    // Small n: the whole matrix goes to Jacobi.
-    const small = gram(
-      Array.from({ length: 8 }, () => Float64Array.from({ length: 20 }, () => rng.normal())),
-    );
-    const s = topEigenpairs(small, 8, 3);
-    assert.equal(s.method, "jacobi");
-    assert.deepEqual(s.values, Array.from(symmetricEigen(small, 8).values.subarray(0, 3)));
-  });
 
   test("perExampleSvd rejects k ≥ B", () => {
     const { layout, theta, pairs } = setup(CONFIGS[0][1], 3, 6);

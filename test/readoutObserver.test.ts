@@ -7,6 +7,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import {
+  compositionRows,
   keyFrequencyRows,
   modeRows,
   pcRows,
@@ -83,6 +84,17 @@ describe("readout observer", () => {
     }
     const later = ro.points.filter((p) => p.step > 0);
     assert.ok(later.every((p) => p.modes?.update?.length === 3 && p.modes?.gradient?.length === 3));
+    // The composition probe on every mode and random direction, fitted on the run's held-out pairs (a·b ≢ 0).
+    for (const p of later) {
+      const comps = [...(p.modes?.update ?? []), ...(p.modes?.gradient ?? []), ...p.randomModes].map(
+        (m) => m.composition,
+      );
+      assert.equal(comps.length, 6 + (config.readouts?.randomModes ?? 0));
+      for (const c of comps) {
+        assert.equal(c?.sample, "test");
+        assert.ok(c && c.n > 0 && c.full >= c.addMul - 1e-9 && c.full <= 1, JSON.stringify(c));
+      }
+    }
     const side = config.p; // add: operands 0..p−1
     assert.equal(ro.fields?.update?.length, side * side);
     assert.equal(ro.fields?.step, ro.points[ro.points.length - 1].step);
@@ -112,6 +124,12 @@ describe("readout observer", () => {
     assert.equal(pcRows([whole]).length, ro.points.length * 5);
     assert.equal(keyFrequencyRows([whole])[0].grokStep, whole.grokStep);
     assert.ok(readoutCost([whole])[0].share > 0);
+    const comp = compositionRows([whole], { shuffles: 3 });
+    assert.deepEqual(
+      comp.map((r) => r.source),
+      ["update", "gradient"],
+    );
+    assert.ok(comp.every((r) => r.randomGain !== null && r.step === ro.fields?.step));
     // The verdict's rule: F ≥ 0.5 and ≥ 5× the null is a single mode.
     const end = rows.filter((r) => r.stage.includes("end") && r.k === 1 && r.source === "gradient");
     const planted = end.map((r) => ({ ...r, answerF: 0.9, nullF: 0.1 }));

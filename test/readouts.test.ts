@@ -1,19 +1,36 @@
 // Fourier readouts of the model: the residual-stream response Δh to a weight-space direction and its spectra
 // (sed/functionalModes), the token embedding's key frequencies (sed/keyFrequencies), and the centroid PCs'
-// Fourier R² (sed/centroidPcs): planted signals, finite-difference identities, and tensor bookkeeping.
+// Fourier R² (sed/centroidPcs): planted signals, finite-difference identities, and tensor bookkeeping. Then the
+// x² + y² composition probe read from a record's fields (analysis/readouts).
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import {
+  COMPOSITION_GAIN,
+  compositionDisplay,
+  compositionRows,
+  type ModeRow,
+  readoutVerdict,
+} from "../src/analysis/readouts";
 import { makeConfig } from "../src/config/config";
-import { allPairs, makeTask, type Pairs } from "../src/data/tasks";
+import { allPairs, makeDataset, makeTask, type Pairs } from "../src/data/tasks";
 import { batchTensors, disposeBatch, forward, paramTensors } from "../src/model/model";
 import { groupRange, initTheta, type Layout, makeLayout, paramView } from "../src/model/params";
+import type { CompositionR2, ReadoutResult } from "../src/records/results";
+import type { RunRecord } from "../src/records/schema";
 import { initBackend } from "../src/runs/backend";
 import { centroidMatrix, centroidPcs, pcFourierR2 } from "../src/sed/centroidPcs";
 import { centroids, disposeProbes, makeProbes, perProbe } from "../src/sed/centroids";
 import { modeDelta, modeField, modeReadout, residualField } from "../src/sed/functionalModes";
 import { embeddingPower, keyFrequencies } from "../src/sed/keyFrequencies";
-import { basisR2, discreteLog, fourierColumns, singleFrequencyR2 } from "../src/util/fourier";
+import {
+  basisR2,
+  compositionBasis,
+  compositionR2,
+  discreteLog,
+  fourierColumns,
+  singleFrequencyR2,
+} from "../src/util/fourier";
 import { Rng } from "../src/util/rng";
 import { maxRelErr } from "./helpers";
 
@@ -403,5 +420,117 @@ describe("functional modes, key frequencies and centroid PCs", () => {
     assertNoLeak(() => residualField(layout, theta, pairs, 200));
     assertNoLeak(() => modeField(layout, theta, v, pairs));
     assertNoLeak(() => centroidMatrix(layout, theta, task));
+  });
+});
+
+describe("the composition probe on a record's fields (x² + y²)", () => {
+  const p = 61; // prime, and N ≈ 1800 held-out pairs against 520 columns: chance R² ≈ 0.3, not 1
+  const config = makeConfig({ preset: "test", op: "sq_sum", p, frac: 0.5, seed: 5 });
+  const task = makeTask({ op: "sq_sum", p });
+  const { log } = discreteLog(p);
+  const grid = (g: (s: number, l: number) => number) =>
+    planted(task, (a, b) => (a === 0 || b === 0 ? 0 : g((a + b) % p, (log[a] + log[b]) % (p - 1))));
+  // Top update-SED direction: a pure cross term, cos(2π·3(a+b)/p)·sin(2π·2ℓ/(p−1)), ℓ = log a + log b; top
+  // gradient-SED direction: a pure additive mode. Random directions: a recorded composition (newer runs).
+  const cross = grid((q, l) => Math.cos((TAU * 3 * q) / p) * Math.sin((TAU * 2 * l) / (p - 1)));
+  const additive = grid((q) => Math.cos((TAU * 5 * q) / p));
+  const random = (full: number): CompositionR2 => ({
+    sample: "test",
+    n: 1,
+    add: 0.1,
+    mul: 0.05,
+    addMul: 0.15,
+    cross: 0.2,
+    full,
+  });
+  const readouts = {
+    keyFrequencies: [],
+    points: [
+      {
+        step: 900,
+        reasons: ["end"],
+        randomModes: [0.2, 0.3, 0.4].map((full) => ({ composition: random(full) })),
+      },
+    ],
+    fields: { step: 900, lo: 0, side: p, update: Array.from(cross), gradient: Array.from(additive) },
+    seconds: 0,
+  } as unknown as ReadoutResult;
+  const record = (op: string) =>
+    ({ id: `${op}-test`, task: op, config: { ...config, op }, readouts }) as unknown as RunRecord;
+
+  test("fits the run's held-out pairs, beside shuffled fields and the recorded random directions", () => {
+    const rows = compositionRows([record("sq_sum"), record("sub")]);
+    assert.deepEqual(
+      rows.map((r) => [r.op, r.source]),
+      [
+        ["sq_sum", "update"],
+        ["sq_sum", "gradient"],
+      ],
+      "sub is not one of the author's probed operations",
+    );
+    const [up, grad] = rows;
+    // The pairs are the run's own test split (a·b ≢ 0), and the R² those of the field read there.
+    const ds = makeDataset(task, config.frac, config.seed);
+    const basis = compositionBasis(ds.testA, ds.testB, p);
+    assert.equal(up.n, basis.kept.length);
+    const rough = Float64Array.from(ds.testA, (a, i) => Math.sin(a * 7.1 + ds.testB[i] * 0.3)); // not symmetric
+    const roughRec = {
+      ...record("sq_sum"),
+      readouts: {
+        ...readouts,
+        fields: { ...readouts.fields, update: planted(task, (a, b) => Math.sin(a * 7.1 + b * 0.3)) },
+      },
+    } as unknown as RunRecord;
+    const direct = compositionR2(basis, rough);
+    const viaRecord = compositionRows([roughRec], { shuffles: 0 })[0].r2;
+    for (const k of ["add", "mul", "addMul", "cross", "full"] as const)
+      assert.ok(Math.abs(viaRecord[k] - direct[k]) < 1e-12, `${k}: ${viaRecord[k]} vs ${direct[k]}`);
+    // A pure cross term: a large boost over either basis, beyond every shuffle (p = 1/20) and the shuffles' ratio.
+    assert.ok(up.r2.full > 0.99 && up.gain > 10, `update: ${JSON.stringify(up)}`);
+    assert.ok(up.shuffled.full < 0.5 && up.shuffledGain < up.gain && up.pFull === 1 / 20);
+    // A pure additive mode: the cross terms add nothing.
+    assert.ok(
+      grad.r2.add > 0.99 && grad.gain < 1.05 && grad.crossGain < 1.05,
+      `gradient: ${JSON.stringify(grad)}`,
+    );
+    assert.equal(up.randomFull, 0.3);
+    assert.ok(Math.abs((up.randomGain ?? 0) - 0.3 / 0.1) < 1e-12);
+    const all = compositionRows([record("sq_sum")], { sample: "all", shuffles: 3 });
+    assert.equal(all[0].n, (p - 1) * (p - 1));
+    assert.equal(compositionDisplay(rows)[0].author, "4×");
+  });
+
+  test("the verdict is computed from the rows: holds, only by column count, or not", () => {
+    const rows = compositionRows([record("sq_sum")]); // 19 shuffles: p ≥ 1/20, the rule's 0.05
+    const mode = (source: "update" | "gradient"): ModeRow => ({
+      op: "sq_sum",
+      seed: 5,
+      step: 900,
+      stage: "end",
+      source,
+      k: 1,
+      answerPeak: 1,
+      answerF: 0.1,
+      sumPeak: 1,
+      sumF: 0.1,
+      logPeak: null,
+      logF: null,
+      nullF: 0.1,
+      gainOverNull: 1,
+    });
+    const modes = [mode("update"), mode("gradient")];
+    const lineOf = (text: string, source: string) =>
+      text.split("\n").find((l) => l.startsWith(`- **x² + y² (${source}-SED)`)) ?? "";
+    const v = readoutVerdict(modes, rows);
+    assert.match(lineOf(v, "update"), /Composition probe.*\*Holds\.\*$/);
+    assert.match(lineOf(v, "gradient"), /\*Does not hold here\.\*$/);
+    // A boost no larger than a shuffled field's is the column count, not structure.
+    const counted = rows.map((r) => ({
+      ...r,
+      gain: COMPOSITION_GAIN + 1,
+      shuffledGain: COMPOSITION_GAIN + 3,
+    }));
+    assert.match(lineOf(readoutVerdict(modes, counted), "update"), /no larger than a shuffled f's/);
+    assert.match(lineOf(readoutVerdict(modes), "update"), /No composition probe/);
   });
 });

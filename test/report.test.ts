@@ -166,6 +166,10 @@ describe("cache-only runOrLoad", () => {
       trainCommandFor(makeConfig({ preset: "quick", op: "mul", seed: 7, weightDecay: 0.5 })),
       "npx sedlab train --op mul --seed 7 --preset quick --wd 0.5",
     );
+    assert.equal(
+      trainCommandFor(makeConfig({ preset: "paper", expr: "a^3 + a*b", seed: 42, readouts: true })),
+      'npx sedlab train --expr "a^3 + a*b" --seed 42 --preset paper --sed --readouts',
+    );
     const c = trainCommandFor(makeConfig({ preset: "paper", op: "add", seed: 42, sed: { epsRel: 0.05 } }));
     assert.match(c, /^npx sedlab sweep SPEC\.json with SPEC\.json = \{"preset":"paper","ops":\["add"\]/);
     assert.match(c, /"epsRel":0\.05/);

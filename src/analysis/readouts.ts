@@ -1,8 +1,19 @@
 // What the SED directions are (issue #18): pure analysis of `record.readouts` — functional-mode peaks and
-// concentrations beside their random null, the per-example SVD's R_k, centroid-PC Fourier R², when the key
-// frequencies of the embedding appear, and a verdict on the author's findings computed from those numbers.
-import type { ModeReadout, ReadoutPoint, ReadoutResult } from "../records/results";
+// concentrations beside their random null, the x² + y² composition probe on the recorded fields, the per-example
+// SVD's R_k, centroid-PC Fourier R², when the key frequencies of the embedding appear, and a verdict on the
+// author's findings computed from those numbers.
+import { makeDataset, makeTask } from "../data/tasks";
+import type { CompositionR2, ModeReadout, ReadoutPoint, ReadoutResult } from "../records/results";
 import type { RunRecord } from "../records/schema";
+import {
+  COMPOSITION_SETS,
+  type CompositionBasis,
+  type CompositionSet,
+  compositionBasis,
+  compositionR2s,
+  isPrime,
+} from "../util/fourier";
+import { Rng } from "../util/rng";
 import { median } from "./sed";
 
 /** The author's numbers (NOTES.md §3 C6 and §4, arXiv 2604.06256: seed 42, update-SED, top-8, centred rows). */
@@ -14,6 +25,8 @@ export const PAPER_READOUTS = {
   /** Per-example gradient SVD R_k at init, mid-training and post-grok; |cos| with the mean gradient. */
   perExampleR: { init: 27, mid: 92, "post-grok": 431 } as Record<string, number>,
   perExampleCos: [0.05, 0.35] as [number, number],
+  /** x² + y²: "cross-terms of additive and multiplicative features provide a 4x variance boost" (abstract). */
+  sqSumCrossGain: 4,
 } as const;
 
 export function readoutsOf(r: RunRecord): ReadoutResult | null {
@@ -220,11 +233,198 @@ export function readoutCost(records: readonly RunRecord[]): { id: string; second
   });
 }
 
+/** The author ran the composition probe on these (x2y2_composition_test.py's `for op_name in [...]`). */
+export const COMPOSITION_OPS = ["add", "mul", "sq_sum"] as const;
+
+/** A multi-fold boost "like the author's": R²(all columns) ≥ half the author's 4× over the best single basis. */
+export const COMPOSITION_GAIN = PAPER_READOUTS.sqSumCrossGain / 2;
+
+export interface CompositionRow {
+  op: string;
+  seed: number;
+  source: "update" | "gradient";
+  step: number;
+  /** The pairs fitted: the run's held-out split (the author's test_pairs) or the whole grid; a·b ≡ 0 left out. */
+  sample: "test" | "all";
+  n: number;
+  /** Ridge R² of the top direction's f per feature set (util/fourier COMPOSITION_SETS). */
+  r2: Record<CompositionSet, number>;
+  /** R²(add + mul + cross) ÷ max(R²(add), R²(mul)): the boost over the best single harmonic basis. */
+  gain: number;
+  /** R²(add + mul + cross) ÷ R²(add + mul): what the cross terms add to both bases together. */
+  crossGain: number;
+  /** The median R² over `shuffles` permutations of f among the pairs (what the columns fit by chance), its gain. */
+  shuffled: Record<CompositionSet, number>;
+  shuffledGain: number;
+  /** (1 + shuffles with R²(full) ≥ ours) / (1 + shuffles): a permutation p-value of the full fit. */
+  pFull: number;
+  /** The same probe on the point's random directions (median; recorded by runs since the probe was added). */
+  randomFull: number | null;
+  randomGain: number | null;
+}
+
+const gainOf = (r: Pick<CompositionR2, CompositionSet>) => r.full / Math.max(r.add, r.mul);
+
+/** The record's grid (fields.lo, fields.side) pairs to fit, and their indices into the row-major field. */
+function compositionPairs(
+  r: RunRecord,
+  f: NonNullable<ReadoutResult["fields"]>,
+  sample: "test" | "all",
+): { a: Int32Array; b: Int32Array; idx: Int32Array } {
+  const { lo, side } = f;
+  if (sample === "all") {
+    const idx = Int32Array.from({ length: side * side }, (_, i) => i);
+    return { a: idx.map((i) => lo + Math.floor(i / side)), b: idx.map((i) => lo + (i % side)), idx };
+  }
+  const c = r.config;
+  const task = makeTask(c.expr !== undefined ? { expr: c.expr, p: c.p } : { op: c.op, p: c.p });
+  if (task.lo !== lo || task.p - lo !== side)
+    throw new Error(
+      `run ${r.id}: its field covers operands ${lo}..${lo + side - 1}, its task ${task.lo}..${c.p - 1}`,
+    );
+  // The run's own split (the one training used), so "test" are the pairs the model never trained on.
+  const ds = makeDataset(task, c.frac, c.seed);
+  const idx = Int32Array.from(ds.testA, (a, i) => (a - lo) * side + (ds.testB[i] - lo));
+  return { a: ds.testA, b: ds.testB, idx };
+}
+
+/**
+ * The author's composition probe (x² + y² = (a + b)² − 2ab; x2y2_composition_test.py) on the recorded f(a, b) of the
+ * top update- and gradient-SED direction: ridge R² on additive, discrete-log, both, cross-term and all features,
+ * on the run's held-out pairs by default (the author's sample), beside the same fits on f shuffled among those
+ * pairs and, where the record has them, on random directions. Records whose p is not prime (no discrete log) or
+ * that have no fields are skipped. The author reports the top directions of a centred update-SED (top-8); our
+ * fields hold the top direction of each of our SED sources.
+ */
+export function compositionRows(
+  records: readonly RunRecord[],
+  opts: { sample?: "test" | "all"; shuffles?: number; ops?: readonly string[] | "all" } = {},
+): CompositionRow[] {
+  const sample = opts.sample ?? "test";
+  const shuffles = opts.shuffles ?? 19;
+  const ops = opts.ops ?? COMPOSITION_OPS;
+  const bases = new Map<string, CompositionBasis>(); // one design per split (add, sub and sq_sum share theirs)
+  const out: CompositionRow[] = [];
+  for (const r of records) {
+    const ro = readoutsOf(r);
+    const f = ro?.fields;
+    if (!ro || !f || !isPrime(r.config.p) || (ops !== "all" && !ops.includes(r.task))) continue;
+    const { a, b, idx } = compositionPairs(r, f, sample);
+    const key = `${r.config.p}:${f.lo}:${f.side}:${sample === "test" ? `${r.config.frac}:${r.config.seed}` : ""}`;
+    let basis = bases.get(key);
+    if (!basis) {
+      basis = compositionBasis(a, b, r.config.p);
+      bases.set(key, basis);
+    }
+    const pt = ro.points.find((p) => p.step === f.step);
+    const randoms = (pt?.randomModes ?? []).flatMap((m) => (m.composition ? [m.composition] : []));
+    for (const source of ["update", "gradient"] as const) {
+      const field = f[source];
+      if (!field) continue;
+      const y = Float64Array.from(idx, (i) => field[i]);
+      // Permute f among the kept pairs only (a·b ≡ 0 is never fitted), with a stream fixed per run and source.
+      const rng = new Rng(r.config.seed).fork(`composition-${source}`);
+      const kept = basis.kept;
+      const perm = Int32Array.from(kept);
+      const permuted = Array.from({ length: shuffles }, () => {
+        rng.shuffle(perm);
+        const yPerm = Float64Array.from(y);
+        for (let i = 0; i < kept.length; i++) yPerm[kept[i]] = y[perm[i]];
+        return yPerm;
+      });
+      const [r2, ...null_] = compositionR2s(basis, [y, ...permuted]);
+      const shuffled = Object.fromEntries(
+        COMPOSITION_SETS.map((k) => [k, null_.length ? median(null_.map((n) => n[k])) : Number.NaN]),
+      ) as Record<CompositionSet, number>;
+      out.push({
+        op: r.task,
+        seed: r.config.seed,
+        source,
+        step: f.step,
+        sample,
+        n: kept.length,
+        r2,
+        gain: gainOf(r2),
+        crossGain: r2.full / r2.addMul,
+        shuffled,
+        shuffledGain: null_.length ? median(null_.map(gainOf)) : Number.NaN,
+        pFull: (1 + null_.filter((n) => n.full >= r2.full).length) / (1 + null_.length),
+        randomFull: randoms.length ? median(randoms.map((c) => c.full)) : null,
+        randomGain: randoms.length ? median(randoms.map(gainOf)) : null,
+      });
+    }
+  }
+  return out;
+}
+
+/** The composition probe's table: one row per run × source of `ops` (x² + y² by default), beside the author's 4×. */
+export function compositionDisplay(
+  rows: readonly CompositionRow[],
+  ops: readonly string[] = ["sq_sum"],
+): Record<string, string | number>[] {
+  const x = (v: number | null) => (v === null || !Number.isFinite(v) ? "—" : `${v.toFixed(1)}×`);
+  const shown = rows.filter((r) => ops.includes(r.op));
+  // Records made before the observer ran the probe have no random directions' R²: no empty column for them.
+  const withRandom = shown.some((r) => r.randomGain !== null);
+  return shown.map((r) => ({
+    op: r.op,
+    seed: r.seed,
+    source: `${r.source}-SED`,
+    "pairs fitted": r.n,
+    "R²: add": f3(r.r2.add),
+    "R²: mul (log)": f3(r.r2.mul),
+    "R²: add + mul": f3(r.r2.addMul),
+    "R²: + cross terms": f3(r.r2.full),
+    "÷ best single basis": x(r.gain),
+    "the same, f shuffled": x(r.shuffledGain),
+    "R² (all), f shuffled": f3(r.shuffled.full),
+    "p (shuffles)": f3(r.pFull),
+    ...(withRandom ? { "the same, random directions": x(r.randomGain) } : {}),
+    author: `${PAPER_READOUTS.sqSumCrossGain}×`,
+  }));
+}
+
+/** The composition verdict for x² + y² from the rows of one source (empty when there are none). */
+function compositionVerdict(rows: readonly CompositionRow[], source: "update" | "gradient"): string {
+  const sq = rows.filter((r) => r.op === "sq_sum" && r.source === source);
+  if (!sq.length) return "";
+  const fmt = (xs: number[]) => xs.map((v) => v.toFixed(1)).join(", ");
+  const big = sq.filter((r) => r.gain >= COMPOSITION_GAIN).length;
+  const beyond = sq.filter(
+    (r) => r.gain >= COMPOSITION_GAIN && r.gain > r.shuffledGain && r.pFull <= 0.05,
+  ).length;
+  const structured = sq.filter((r) => r.pFull <= 0.05).length;
+  const others = COMPOSITION_OPS.filter((op) => op !== "sq_sum")
+    .map((op) => [op, rows.filter((r) => r.op === op && r.source === source).map((r) => r.gain)] as const)
+    .filter(([, g]) => g.length)
+    .map(([op, g]) => `${op} ${median(g).toFixed(1)}×`);
+  const said =
+    beyond === sq.length
+      ? "*Holds.*"
+      : big === 0
+        ? "*Does not hold here.*"
+        : beyond === 0 && sq.every((r) => r.gain <= r.shuffledGain)
+          ? "*The ratio is there, but no larger than a shuffled f's: it counts the columns, not structure.*"
+          : "*Holds in some runs.*";
+  return (
+    ` Composition probe (the author's ridge fits of the top direction's f on ${sq[0].sample === "test" ? "the held-out" : "all"} pairs): ` +
+    `R²(add + mul + cross terms) ÷ max(R²(add), R²(mul)) = ${fmt(sq.map((r) => r.gain))}× (R² ${sq.map((r) => f3(r.r2.full)).join(", ")}); ` +
+    `the same columns on f shuffled among the pairs: ${fmt(sq.map((r) => r.shuffledGain))}× (R² ${sq.map((r) => f3(r.shuffled.full)).join(", ")}); ` +
+    `the full fit beats every shuffle in ${structured} of ${sq.length} runs` +
+    (others.length ? `; the same probe on ${others.join(", ")} (median)` : "") +
+    `. The author: ${PAPER_READOUTS.sqSumCrossGain}× (rule: ≥ ${COMPOSITION_GAIN}× and above the shuffles). ${said}`
+  );
+}
+
 /**
  * The author's four findings against our end-of-run readouts of the top gradient- and update-SED direction,
- * each with the rule that decides it. A "single mode" is answer-grouped F ≥ 0.5 and ≥ 5× the random null.
+ * each with the rule that decides it. A "single mode" is answer-grouped F ≥ 0.5 and ≥ 5× the random null; the
+ * x² + y² cross-term finding is decided from `composition` (compositionRows), when given.
  */
-export function readoutVerdict(rows: readonly ModeRow[]): string {
+export function readoutVerdict(
+  rows: readonly ModeRow[],
+  composition: readonly CompositionRow[] = [],
+): string {
   const end = rows.filter((r) => r.stage.includes("end") && r.k === 1);
   const lines: string[] = [];
   const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(", ");
@@ -256,7 +456,7 @@ export function readoutVerdict(rows: readonly ModeRow[]): string {
     const sq = by("sq_sum");
     if (sq.length) {
       lines.push(
-        `- **x² + y² (${source}-SED):** answer-grouped F = ${fmt(sq.map((r) => r.answerF))}, log-basis F ${sq.some((r) => r.logF !== null) ? fmt(sq.map((r) => r.logF ?? Number.NaN)) : "— (not multiplicative)"}. The author: no single harmonic basis, add × mul cross terms raise R² 4× — the cross-term fit is not computed here.`,
+        `- **x² + y² (${source}-SED):** answer-grouped F = ${fmt(sq.map((r) => r.answerF))}, log-basis F ${sq.some((r) => r.logF !== null) ? fmt(sq.map((r) => r.logF ?? Number.NaN)) : "— (not multiplicative)"}. The author: no single harmonic basis, add × mul cross terms raise R² ${PAPER_READOUTS.sqSumCrossGain}×.${compositionVerdict(composition, source) || " (No composition probe: pass compositionRows.)"}`,
       );
     }
   }
@@ -264,6 +464,7 @@ export function readoutVerdict(rows: readonly ModeRow[]): string {
 }
 
 const f2 = (x: number | null) => (x === null || !Number.isFinite(x) ? "—" : x.toFixed(2));
+const f3 = (x: number | null) => (x === null || !Number.isFinite(x) ? "—" : x.toFixed(3));
 
 /** The end-of-run top directions per run and source: peak ω and F by answer (and log), beside the null. */
 export function modeDisplay(rows: readonly ModeRow[]): Record<string, string | number>[] {

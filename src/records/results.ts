@@ -149,6 +149,20 @@ export interface ProfileRecord {
   total: number;
 }
 
+/**
+ * The author's composition probe for x² + y² (util/fourier compositionR2): in-sample ridge R² of f on additive,
+ * discrete-log and cross-term Fourier features, fitted on `sample` (the run's held-out pairs, a·b ≢ 0; n of them).
+ */
+export interface CompositionR2 {
+  sample: "test" | "all";
+  n: number;
+  add: number;
+  mul: number;
+  addMul: number;
+  cross: number;
+  full: number;
+}
+
 export interface ModeReadout {
   task: string;
   p: number;
@@ -165,6 +179,8 @@ export interface ModeReadout {
   log: (ProfileRecord & { g: number }) | null;
   /** Why `log` is null (not a multiplicative task, or p not prime). */
   logNote?: string;
+  /** The composition probe (runs since it was added; p prime). */
+  composition?: CompositionR2;
 }
 
 /** Single-ω fits of one position key: the best ω (lowest on ties), its R², and R² at every ω (index ω − 1). */
@@ -220,6 +236,8 @@ export interface RandomModeSummary {
   a: ModePeak;
   b: ModePeak;
   log: ModePeak | null;
+  /** The composition probe on the random direction's f: its weight-space null (runs since it was added). */
+  composition?: CompositionR2;
 }
 
 /** The per-example gradient SVD at a readout point (the paper's §C6). */

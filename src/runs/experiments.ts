@@ -8,6 +8,7 @@ import {
   PRESETS,
   PROJECTION_MODES,
   type PresetName,
+  READOUT_DEFAULTS,
   type SedConfig,
   type TrainConfig,
 } from "../config/config";
@@ -84,6 +85,10 @@ export function trainCommandFor(config: TrainConfig): string {
   if (config.sed && canonicalJson(config.sed) === canonicalJson(defaultSed)) {
     args.push("--sed");
     delete extra.sed;
+  }
+  if (config.readouts && canonicalJson(config.readouts) === canonicalJson(READOUT_DEFAULTS)) {
+    args.push("--readouts");
+    delete extra.readouts;
   }
   const iv = config.intervention;
   if (iv && iv.window === INTERVENTION_DEFAULTS.window) {

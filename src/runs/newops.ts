@@ -1,14 +1,15 @@
-// New operations (notebook 05): a researcher's own a ∘ b mod p, trained with SED diagnostics at the quick preset
-// and compared with the built-in operations at the same preset.
+// New operations (notebook 05): a researcher's own a ∘ b mod p, trained with SED diagnostics and readouts at the
+// quick preset and compared with the built-in operations at the same preset.
 import { join } from "node:path";
 import { makeConfig, type PresetName, type TrainConfig } from "../config/config";
 import { makeTask, TaskError } from "../data/tasks";
 import { loadSpec } from "../grids/load";
 import { expandSpec } from "../grids/spec";
+import { findRecord, runId } from "../records/records";
 import type { RunRecord } from "../records/schema";
 import { repoRoot } from "../util/paths";
 import type { Progress } from "../util/progress";
-import { recordsFor, runOrLoad } from "./experiments";
+import { recordsFor, runOrLoad, trainCommandFor } from "./experiments";
 
 /** The spec behind the cached comparison runs: the built-ins and the author's two extra operations. */
 export const NEW_OPERATIONS_SPEC = "new-operations";
@@ -25,10 +26,13 @@ export function newOpPreset(): PresetName {
   return process.env.SEDLAB_PRESET === "test" ? "test" : "quick";
 }
 
-/** The config of a new-operation run with SED diagnostics; a bad expression or p throws the TaskError that names it. */
+/**
+ * The config of a new-operation run with SED diagnostics and (unless `readouts: false`) notebook 06's readouts; a
+ * bad expression or p throws the TaskError that names it.
+ */
 export function operationConfig(
   expr: string,
-  opts: { p?: number; seed?: number; preset?: PresetName } = {},
+  opts: { p?: number; seed?: number; preset?: PresetName; readouts?: boolean } = {},
 ): TrainConfig {
   const preset = opts.preset ?? newOpPreset();
   return makeConfig({
@@ -36,6 +40,7 @@ export function operationConfig(
     expr,
     seed: opts.seed ?? 42,
     sed: true,
+    ...(opts.readouts === false ? {} : { readouts: true }),
     ...(opts.p === undefined ? {} : { p: opts.p }),
   });
 }
@@ -75,6 +80,31 @@ export async function operationRun(
   opts: { p?: number; seed?: number; onProgress?: (p: Progress) => void } = {},
 ): Promise<{ record: RunRecord; cached: boolean }> {
   return runOrLoad(operationConfig(expr, opts), { onProgress: opts.onProgress });
+}
+
+/**
+ * The paper-preset readout record of an operation (seed 42 unless given), from the cache only: a paper run is ~10
+ * minutes, not a notebook cell's job. Without one, `note` says so and how to make it (the worked examples are in
+ * experiments/readouts.json).
+ */
+export function paperReadoutRecord(
+  expr: string,
+  opts: { p?: number; seed?: number } = {},
+): { record: RunRecord | null; id: string; note: string } {
+  const config = operationConfig(expr, { ...opts, preset: "paper" });
+  const id = runId(config);
+  const record = findRecord(config) ?? null;
+  const worked = (WORKED_EXAMPLES as readonly string[]).includes(expr) && config.p === 97;
+  const make = worked
+    ? `it is one of experiments/readouts.json's runs, still to be trained: \`npx sedlab sweep experiments/readouts.json\``
+    : `make it with \`${trainCommandFor(config)}\` (about 10 minutes on one core)`;
+  return {
+    record,
+    id,
+    note: record
+      ? `${id}: loaded from the cache`
+      : `No paper-preset readout record of ${expr} mod ${config.p} (seed ${config.seed}, ${id}) in data/runs yet; ${make}.`,
+  };
 }
 
 /**

@@ -7,10 +7,9 @@ import { allPairs, type Pairs, type Task } from "../data/tasks";
 import type { Layout } from "../model/params";
 import type { PcFourier, PcFourierReadout, SingleOmega } from "../records/results";
 import { discreteLog, fourierColumns, isPrime } from "../util/fourier";
-import { orthonormalize64 } from "../util/linalg";
+import { orthonormalize64, topEigenpairs } from "../util/linalg";
 import { centroids, disposeProbes, makeProbes } from "./centroids";
 import { checkGrid } from "./functionalModes";
-import { topEigenpairs } from "./perExample";
 
 export type { PcFourier, PcFourierReadout, SingleOmega };
 

@@ -11,8 +11,16 @@ import * as tf from "@tensorflow/tfjs";
 import { allPairs, type Pairs, type Task } from "../data/tasks";
 import { batchTensors, disposeBatch, embed, forwardFromEmbedHeads, paramTensors } from "../model/model";
 import { groupRange, type Layout } from "../model/params";
-import type { ModeReadout, ProfileRecord } from "../records/results";
-import { type Concentration, discreteLog, fourierProfile, isPrime } from "../util/fourier";
+import type { CompositionR2, ModeReadout, ProfileRecord } from "../records/results";
+import {
+  type CompositionBasis,
+  type Concentration,
+  compositionBasis,
+  compositionR2,
+  discreteLog,
+  fourierProfile,
+  isPrime,
+} from "../util/fourier";
 import { attnNorm } from "./coupling";
 
 export type { ModeReadout, ProfileRecord };
@@ -176,18 +184,54 @@ function record(prof: Concentration & { power: Float64Array }, n: number): Profi
   };
 }
 
+/** The composition probe's design over some of the grid's pairs: `idx` are their row-major grid indices. */
+export interface CompositionSample {
+  basis: CompositionBasis;
+  idx: Int32Array;
+  sample: CompositionR2["sample"];
+}
+
+/**
+ * The composition probe over the task's held-out pairs (the author's `test_pairs`), or null where it does not
+ * exist (p not an odd prime: no discrete-log features; fewer than 2 held-out pairs with a·b ≢ 0).
+ */
+export function compositionSample(
+  task: Task,
+  testA: Int32Array,
+  testB: Int32Array,
+): CompositionSample | null {
+  if (!isPrime(task.p) || task.p < 3) return null;
+  let usable = 0;
+  for (let i = 0; i < testA.length; i++) if (testA[i] % task.p !== 0 && testB[i] % task.p !== 0) usable++;
+  if (usable < 2) return null;
+  const side = task.p - task.lo;
+  const idx = Int32Array.from(testA, (a, i) => (a - task.lo) * side + (testB[i] - task.lo));
+  return { basis: compositionBasis(testA, testB, task.p), idx, sample: "test" };
+}
+
+/** The composition probe's R² of a field over the task's grid (see compositionSample). */
+export function compositionOf(field: ArrayLike<number>, c: CompositionSample): CompositionR2 {
+  const r2 = compositionR2(
+    c.basis,
+    Float64Array.from(c.idx, (i) => field[i]),
+  );
+  return { sample: c.sample, n: c.basis.kept.length, ...r2 };
+}
+
 /**
  * Fourier readout of a scalar field over the task's whole grid (values[i·side + j] ↔ (lo + i, lo + j), the
  * order of `allPairs(task)`): each grouping's bucket means (empty buckets 0) and their spectrum, peak, F,
  * top-3 and baseline (fourier_functional_view.py:205-247; the discrete-log grouping: fourier_dlog_mul.py's
  * fourier_1d over dlog(a) + dlog(b) mod (p − 1)). `pairs` defaults to allPairs(task) (their labels give q).
  * The author reads Δh on the test split only (run_op's `test_pairs`); we read the whole grid, so every bucket
- * is full and a, b profiles are defined.
+ * is full and a, b profiles are defined. `composition` adds the composition probe (on its own pairs: the test
+ * split, as the author's).
  */
 export function modeReadout(
   field: ArrayLike<number>,
   task: Task,
   pairs: Pairs = allPairs(task),
+  composition: CompositionSample | null = null,
 ): ModeReadout {
   const { p, lo } = task;
   const { side } = checkGrid(task, pairs);
@@ -227,5 +271,6 @@ export function modeReadout(
     const key = (a: number, b: number) => (a % p === 0 || b % p === 0 ? null : log[a % p] + log[b % p]);
     out.log = { ...record(fourierProfile(field, key, p - 1, lo), p - 1), g };
   }
+  if (composition) out.composition = compositionOf(field, composition);
   return out;
 }

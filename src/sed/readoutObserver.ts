@@ -1,7 +1,8 @@
 // The readout observer (issue #18): what the SED directions are. At every eval the token embedding's power per
 // frequency (key frequencies); at init, at the first SED measurement, at the first measurement after the grok
 // step and at the end, the functional modes of the top update- and gradient-SED directions and of random ones
-// (their null), the centroid PCs in the Fourier basis, and the per-example gradient SVD with its coupling R_k.
+// (their null) with the author's composition probe (ridge R² on additive, discrete-log and cross-term features),
+// the centroid PCs in the Fourier basis, and the per-example gradient SVD with its coupling R_k.
 // It reads the SED bases through the SED observer's `onMeasure` (runs/observers.ts wires the two); it never
 // changes training, and draws its random directions from its own stream.
 import type { ReadoutConfig, SedConfig } from "../config/config";
@@ -19,7 +20,13 @@ import { Rng, type RngState } from "../util/rng";
 import { centroidMatrix, centroidPcs, pcFourierR2 } from "./centroidPcs";
 import { type CentroidKind, disposeProbes, makeProbes, type Probes } from "./centroids";
 import { coupling, response } from "./coupling";
-import { modeField, modeReadout, residualField } from "./functionalModes";
+import {
+  type CompositionSample,
+  compositionSample,
+  modeField,
+  modeReadout,
+  residualField,
+} from "./functionalModes";
 import { embeddingPower } from "./keyFrequencies";
 import type { SedMeasurement } from "./observer";
 import { perExampleSvd } from "./perExample";
@@ -54,6 +61,10 @@ export function readoutObserver(): ReadoutObserver {
   let grokStep: number | null = null;
   let postGrokDone = false;
   let last: SedMeasurement | undefined;
+  let testPairs: { a: Int32Array; b: Int32Array };
+  // The composition probe's design (a Gram of ~600 columns): built at the first readout that needs it, so its
+  // cost is counted there, and never kept in the saved state.
+  let composition: CompositionSample | null | undefined;
 
   const short = (m: ModeReadout): RandomModeSummary => ({
     answer: { peak: m.answer.peak, F: m.answer.F },
@@ -61,6 +72,7 @@ export function readoutObserver(): ReadoutObserver {
     a: { peak: m.a.peak, F: m.a.F },
     b: { peak: m.b.peak, F: m.b.F },
     log: m.log ? { peak: m.log.peak, F: m.log.F } : null,
+    ...(m.composition ? { composition: m.composition } : {}),
   });
 
   /**
@@ -118,6 +130,7 @@ export function readoutObserver(): ReadoutObserver {
   ) => {
     const bases = m?.bases;
     const t0 = performance.now();
+    if (composition === undefined) composition = compositionSample(task, testPairs.a, testPairs.b);
     const base = residualField(layout, theta, grid);
     const fieldOf = (v: Float32Array) => modeField(layout, theta, v, grid, sed.epsRel, { base });
     const modes: ReadoutPoint["modes"] = {};
@@ -132,11 +145,11 @@ export function readoutObserver(): ReadoutObserver {
       modes[src] = dirs.map((v, k) => {
         const f = fieldOf(v);
         if (k === 0) fields[src] = Array.from(f, sig4);
-        return modeReadout(f, task, grid);
+        return modeReadout(f, task, grid, composition);
       });
     }
     const randomModes = unitGaussians(rng, cfg.randomModes, P).map((v) =>
-      short(modeReadout(fieldOf(v), task, grid)),
+      short(modeReadout(fieldOf(v), task, grid, composition)),
     );
     const { d } = layout.sizes;
     const pcs = centroidPcs(centroidMatrix(layout, theta, task), grid.a.length, 2 * d, cfg.pcs);
@@ -200,6 +213,8 @@ export function readoutObserver(): ReadoutObserver {
       layout = l;
       task = dataset.task;
       grid = allPairs(task);
+      testPairs = { a: dataset.testA, b: dataset.testB };
+      composition = undefined;
       const attn = groupRange(l, "attn");
       P = attn.end - attn.start;
       // The SED observer's own gradient batch and probes (same streams, so the same pairs); own random stream.

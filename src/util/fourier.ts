@@ -8,7 +8,7 @@
 // (a, b) = (lo + i, lo + j). lo = 0 and side = p for the full grid; lo = 1 and side = p − 1 for the
 // multiplicative grid a, b ∈ 1..p−1 (the author's `rg = np.arange(lo, P)`, `pa = repeat`, `pb = tile`).
 
-import { orthonormalize64 } from "./linalg";
+import { cholesky, choleskySolve, orthonormalize64 } from "./linalg";
 
 export interface Complex {
   re: Float64Array;
@@ -406,4 +406,305 @@ export function fourierProfile(
 ): Concentration & { power: Float64Array } {
   const power = powerSpectrum(groupBy(values, key, n, lo));
   return { ...concentration(power), power };
+}
+
+// --- The composition probe for x² + y² = (a + b)² − 2ab (the author's x2y2_composition_test.py) ---
+
+/**
+ * The probe's feature sets (the author's `build_composition_features`, functional_modes/x2y2_composition_test.py):
+ * additive Fourier cos/sin(2πω(a + b)/p), ω = 1..⌊p/2⌋; multiplicative (discrete-log) cos/sin(2πω·ℓ/(p − 1)),
+ * ℓ = (log a + log b) mod (p − 1), ω = 1..⌊(p−1)/2⌋; both together; the cross terms, every product of an additive
+ * cos or sin at ω_a = 1..c with a multiplicative cos or sin at ω_m = 1..c (c = 10: the *first* ten frequencies of
+ * each, although the script's comment says "top-10"); and all of them ("full").
+ */
+export const COMPOSITION_SETS = ["add", "mul", "addMul", "cross", "full"] as const;
+export type CompositionSet = (typeof COMPOSITION_SETS)[number];
+
+export interface CompositionOptions {
+  /** c, the cross terms' frequencies per basis (the author's n_cross = 10), capped at ⌊p/2⌋ and ⌊(p−1)/2⌋. */
+  crossOmegas?: number;
+  /** Ridge penalty on the coefficients (the author's `Ridge(alpha=1.0)`); the intercept is not penalised. */
+  alpha?: number;
+}
+
+/** The fixed part of the probe over one set of pairs: features, and each set's factored ridge system. */
+export interface CompositionBasis {
+  p: number;
+  alpha: number;
+  crossOmegas: number;
+  /** Indices of the caller's pairs that are used: those with a·b ≢ 0 (mod p), where the discrete log exists. */
+  kept: Int32Array;
+  /** Columns per set. */
+  columns: Record<CompositionSet, number>;
+  /** (a + b) mod p and (log a + log b) mod (p − 1) per kept pair. */
+  readonly s: Int32Array;
+  readonly l: Int32Array;
+  /** Column means over the kept pairs; per set, its column range and the Cholesky factor of XcᵀXc + αI. */
+  readonly mean: Float64Array;
+  readonly range: Record<CompositionSet, [number, number]>;
+  readonly chol: Record<CompositionSet, Float64Array>;
+}
+
+/** One kept pair's feature row (all sets' columns: add, then mul, then cross) into `out`. */
+function compositionRow(
+  basis: Pick<CompositionBasis, "p" | "crossOmegas">,
+  wp: Complex,
+  wm: Complex,
+  s: number,
+  l: number,
+  out: Float64Array,
+): void {
+  const { p, crossOmegas: c } = basis;
+  const hA = Math.floor(p / 2);
+  const hM = Math.floor((p - 1) / 2);
+  let o = 0;
+  for (let w = 1; w <= hA; w++) {
+    const j = (w * s) % p;
+    out[o++] = wp.re[j];
+    out[o++] = wp.im[j];
+  }
+  for (let w = 1; w <= hM; w++) {
+    const j = (w * l) % (p - 1);
+    out[o++] = wm.re[j];
+    out[o++] = wm.im[j];
+  }
+  for (let wa = 0; wa < c; wa++) {
+    const ca = out[2 * wa];
+    const sa = out[2 * wa + 1];
+    for (let wq = 0; wq < c; wq++) {
+      const cm = out[2 * hA + 2 * wq];
+      const sm = out[2 * hA + 2 * wq + 1];
+      out[o++] = ca * cm;
+      out[o++] = ca * sm;
+      out[o++] = sa * cm;
+      out[o++] = sa * sm;
+    }
+  }
+}
+
+/** A character c·e^{2πi(α·s/p + β·l/(p−1))} of a composition column. */
+interface Character {
+  re: number;
+  im: number;
+  a: number;
+  b: number;
+}
+
+/** Each column of compositionRow as its characters: cos x = (e^{ix} + e^{−ix})/2, sin x = (e^{ix} − e^{−ix})/2i. */
+function compositionTerms(hA: number, hM: number, c: number): Character[][] {
+  const cos = (a: number, b: number): Character[] => [
+    { re: 0.5, im: 0, a, b },
+    { re: 0.5, im: 0, a: -a, b: -b },
+  ];
+  const sin = (a: number, b: number): Character[] => [
+    { re: 0, im: -0.5, a, b },
+    { re: 0, im: 0.5, a: -a, b: -b },
+  ];
+  const times = (x: Character[], y: Character[]) =>
+    x.flatMap((t) =>
+      y.map((u) => ({
+        re: t.re * u.re - t.im * u.im,
+        im: t.re * u.im + t.im * u.re,
+        a: t.a + u.a,
+        b: t.b + u.b,
+      })),
+    );
+  const add: Character[][] = [];
+  const mul: Character[][] = [];
+  for (let w = 1; w <= hA; w++) add.push(cos(w, 0), sin(w, 0));
+  for (let w = 1; w <= hM; w++) mul.push(cos(0, w), sin(0, w));
+  const cross: Character[][] = [];
+  for (let wa = 0; wa < c; wa++)
+    for (let wq = 0; wq < c; wq++) {
+      const [ca, sa, cm, sm] = [add[2 * wa], add[2 * wa + 1], mul[2 * wq], mul[2 * wq + 1]];
+      cross.push(times(ca, cm), times(ca, sm), times(sa, cm), times(sa, sm));
+    }
+  return [...add, ...mul, ...cross];
+}
+
+/** H(α, β) = Σ_i e^{2πi(α·s_i/p + β·l_i/(p−1))} at [α·(p−1) + β]: the conjugate 2-D DFT of the histogram of (s, l). */
+function pairCharacters(s: Int32Array, l: Int32Array, p: number): Complex {
+  const m = p - 1;
+  const count = new Float64Array(p * m);
+  for (let i = 0; i < s.length; i++) count[s[i] * m + l[i]] += 1;
+  // Ĉ(k1, k2) = Σ C e^{−2πi(k1 s/p + k2 l/m)}, along l then s; H(α, β) = Ĉ(−α, −β) (C is real).
+  const rr = new Float64Array(p * m);
+  const ri = new Float64Array(p * m);
+  const wm = twiddles(m);
+  for (let x = 0; x < p; x++) dftStrided(wm, count, null, x * m, 1, rr, ri, x * m, 1);
+  const cr = new Float64Array(p * m);
+  const ci = new Float64Array(p * m);
+  const wp = twiddles(p);
+  for (let k2 = 0; k2 < m; k2++) dftStrided(wp, rr, ri, k2, m, cr, ci, k2, m);
+  const re = new Float64Array(p * m);
+  const im = new Float64Array(p * m);
+  for (let a = 0; a < p; a++)
+    for (let b = 0; b < m; b++) {
+      const src = ((p - a) % p) * m + ((m - b) % m);
+      re[a * m + b] = cr[src];
+      im[a * m + b] = ci[src];
+    }
+  return { re, im };
+}
+
+/**
+ * The probe's design over the pairs (a[i], b[i]) mod a prime p: the pairs with a·b ≡ 0 are left out (no
+ * discrete log; the author's `valid` mask) for every set, so all five R² are over the same pairs (the author fits
+ * the additive set alone on all of them), the feature columns are centred, and XcᵀXc + αI is factored once per
+ * set, so that each field costs one Xᵀy and five triangular solves (compositionR2). T = 2⌊p/2⌋ + 2⌊(p−1)/2⌋ +
+ * 4c² columns (592 at p = 97).
+ */
+export function compositionBasis(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  p: number,
+  opts: CompositionOptions = {},
+): CompositionBasis {
+  if (a.length !== b.length) throw new RangeError(`compositionBasis: ${a.length} a's but ${b.length} b's`);
+  const { log } = discreteLog(p); // throws, naming p, when there is no discrete-log basis
+  const hA = Math.floor(p / 2);
+  const hM = Math.floor((p - 1) / 2);
+  const c = Math.max(0, Math.min(Math.floor(opts.crossOmegas ?? 10), hA, hM));
+  const alpha = opts.alpha ?? 1;
+  // α > 0 keeps every set solvable, also the one vanishing column (sin at ω = (p − 1)/2), as the author's ridge.
+  if (!(alpha > 0)) throw new RangeError(`compositionBasis: alpha must be > 0, got ${alpha}`);
+  const keptList: number[] = [];
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isInteger(a[i]) || !Number.isInteger(b[i]))
+      throw new RangeError(`compositionBasis: pair ${i} = (${a[i]}, ${b[i]}) is not a pair of integers`);
+    if (mod(a[i], p) !== 0 && mod(b[i], p) !== 0) keptList.push(i);
+  }
+  const kept = Int32Array.from(keptList);
+  const N = kept.length;
+  if (N < 2) throw new RangeError(`compositionBasis: ${N} pairs with a·b ≢ 0 mod ${p}; need at least 2`);
+  const s = Int32Array.from(kept, (i) => mod(a[i] + b[i], p));
+  const l = Int32Array.from(kept, (i) => (log[mod(a[i], p)] + log[mod(b[i], p)]) % (p - 1));
+  const A = 2 * hA;
+  const M = 2 * hM;
+  const T = A + M + 4 * c * c;
+  const range: Record<CompositionSet, [number, number]> = {
+    add: [0, A],
+    mul: [A, A + M],
+    addMul: [0, A + M],
+    cross: [A + M, T],
+    full: [0, T],
+  };
+  // Every column is a sum of ≤ 4 characters e^{2πi(α·s/p + β·l/(p−1))}, so every Gram entry Σ_i x_j x_k and
+  // column mean is a few values of H(α, β) = Σ_i e^{2πi(α s_i/p + β l_i/(p−1))}, the 2-D DFT of the pairs'
+  // histogram over Z_p × Z_{p−1}: O(p³ + 16·T²) instead of the direct N·T²/2.
+  const H = pairCharacters(s, l, p);
+  const terms = compositionTerms(hA, hM, c);
+  const at = (x: number, y: number) => mod(x, p) * (p - 1) + mod(y, p - 1);
+  const mean = new Float64Array(T);
+  for (let j = 0; j < T; j++) {
+    let re = 0;
+    for (const t of terms[j]) re += t.re * H.re[at(t.a, t.b)] - t.im * H.im[at(t.a, t.b)];
+    mean[j] = re / N;
+  }
+  // The centred Gram's lower triangle, Σ_i x_j x_k − N m_j m_k. Centring is the unpenalised intercept
+  // (sklearn's fit_intercept=True).
+  const G = new Float64Array(T * T);
+  for (let j = 0; j < T; j++) {
+    for (let k = 0; k <= j; k++) {
+      let re = 0;
+      for (const t of terms[j])
+        for (const u of terms[k]) {
+          const h = at(t.a + u.a, t.b + u.b);
+          const cr = t.re * u.re - t.im * u.im;
+          const ci = t.re * u.im + t.im * u.re;
+          re += cr * H.re[h] - ci * H.im[h];
+        }
+      G[j * T + k] = re - N * mean[j] * mean[k];
+    }
+  }
+  const chol = {} as Record<CompositionSet, Float64Array>;
+  const columns = {} as Record<CompositionSet, number>;
+  for (const set of COMPOSITION_SETS) {
+    const [lo, hi] = range[set];
+    const m = hi - lo;
+    columns[set] = m;
+    const sub = new Float64Array(m * m);
+    for (let j = 0; j < m; j++) {
+      for (let k = 0; k <= j; k++) sub[j * m + k] = G[(lo + j) * T + lo + k];
+      sub[j * m + j] += alpha;
+    }
+    chol[set] = cholesky(sub, m);
+  }
+  return { p, alpha, crossOmegas: c, kept, columns, s, l, mean, range, chol };
+}
+
+/**
+ * The author's scalar probe (`probe_r2` in x2y2_composition_test.py): R² = max(0, 1 − SS_res/SS_tot) of the
+ * ridge fit y ≈ c0 + Xw for each feature set, in-sample, y read at basis.kept (y is indexed like the pairs the
+ * basis was built from). All NaN when y is constant over the kept pairs (R² undefined).
+ */
+export function compositionR2(basis: CompositionBasis, y: ArrayLike<number>): Record<CompositionSet, number> {
+  return compositionR2s(basis, [y])[0];
+}
+
+/** compositionR2 of several fields at once (e.g. a field and its shuffles): one pass over the feature rows. */
+export function compositionR2s(
+  basis: CompositionBasis,
+  ys: readonly ArrayLike<number>[],
+): Record<CompositionSet, number>[] {
+  const { kept, s, l, mean, range, chol, alpha } = basis;
+  const N = kept.length;
+  const T = range.full[1];
+  const m = ys.length;
+  // Centred y per field (row-major [i·m + f]), SS_tot, and whether R² is defined at all.
+  const yc = new Float64Array(N * m);
+  const ssTot = new Float64Array(m);
+  const defined = ys.map((y, f) => {
+    let ym = 0;
+    let sumSq = 0;
+    for (let i = 0; i < N; i++) {
+      const v = y[kept[i]];
+      if (!Number.isFinite(v)) throw new RangeError(`compositionR2: field ${f}: y[${kept[i]}] = ${v}`);
+      ym += v;
+      sumSq += v * v;
+    }
+    ym /= N;
+    for (let i = 0; i < N; i++) {
+      const r = y[kept[i]] - ym;
+      yc[i * m + f] = r;
+      ssTot[f] += r * r;
+    }
+    return ssTot[f] > 1e-28 * sumSq;
+  });
+  // Xcᵀ yc = Xᵀ yc (the centred y sums to 0), accumulated row by row, each row built once for all fields.
+  const wp = twiddles(basis.p);
+  const wm = twiddles(basis.p - 1);
+  const row = new Float64Array(T);
+  const xty = new Float64Array(T * m); // [j·m + f]
+  for (let i = 0; i < N; i++) {
+    compositionRow(basis, wp, wm, s[i], l[i], row);
+    const o = i * m;
+    for (let j = 0; j < T; j++) {
+      const x = row[j] - mean[j];
+      const r = j * m;
+      for (let f = 0; f < m; f++) xty[r + f] += x * yc[o + f];
+    }
+  }
+  return ys.map((_, f) => {
+    const out = {} as Record<CompositionSet, number>;
+    for (const set of COMPOSITION_SETS) {
+      if (!defined[f]) {
+        out[set] = Number.NaN;
+        continue;
+      }
+      const [lo, hi] = range[set];
+      const bSet = Float64Array.from({ length: hi - lo }, (_, j) => xty[(lo + j) * m + f]);
+      const w = choleskySolve(chol[set], hi - lo, bSet);
+      // (XᵀX + αI)w = Xᵀy, so ‖y − Xw‖² = yᵀy − wᵀXᵀy − α‖w‖², with no residual vector formed.
+      let wb = 0;
+      let ww = 0;
+      for (let j = 0; j < w.length; j++) {
+        wb += w[j] * bSet[j];
+        ww += w[j] * w[j];
+      }
+      const ssRes = Math.max(0, ssTot[f] - wb - alpha * ww);
+      out[set] = Math.max(0, 1 - ssRes / ssTot[f]);
+    }
+    return out;
+  });
 }
