@@ -12,6 +12,7 @@ import {
   fusedKernelsFor,
   fusedLayerNorm,
   fusedLayerNormGrad,
+  fusedScatterAddRows,
   fusedSwapHalves,
   fusedTranspose,
 } from "../src/model/fusedKernels";
@@ -206,6 +207,29 @@ describe("fused wasm kernels", () => {
     tf.dispose([table, rowsT, badT, ...parts]);
   });
 
+  test("scatterAddRows sums rows by destination bitwise as the JavaScript loop, into zeroed rows; bad rows are refused", () => {
+    const x = randomMatrix(new Rng(17), 7, 8);
+    const xv = x.dataSync();
+    // Repeated destinations (their sums' order matters for rounding) and an untouched row (it must be 0).
+    const rows = Int32Array.from([3, 0, 3, 1, 3, 0, 4]);
+    const rowsT = tf.tensor1d(rows, "int32");
+    // Dirty the heap first: the output's memory is reused and must be cleared by the kernel.
+    tf.dispose(tf.fill([6, 8], 7));
+    const out = fusedScatterAddRows(x, rows, rowsT, 6);
+    assert.deepEqual(out.shape, [6, 8]);
+    const ref = new Float32Array(6 * 8);
+    rows.forEach((r, i) => {
+      for (let c = 0; c < 8; c++) ref[r * 8 + c] += xv[i * 8 + c];
+    });
+    assert.deepEqual(out.dataSync(), ref);
+    assert.ok(ref.subarray(2 * 8, 3 * 8).every((v) => v === 0) && ref.subarray(5 * 8).every((v) => v === 0));
+    const bad = Int32Array.from([0, 1, 2, 3, 4, 5, 6]);
+    const badT = tf.tensor1d(bad, "int32");
+    assert.throws(() => fusedScatterAddRows(x, bad, badT, 6), /row 6 outside \[0, 6\)/);
+    assert.throws(() => fusedScatterAddRows(x, rows.subarray(1), rowsT, 6), /must be the 7 indices/);
+    tf.dispose([x, rowsT, badT, out]);
+  });
+
   test("no tensor, data buffer or heap memory is left behind", () => {
     // No tf.tidy here: it would dispose whatever a kernel leaked. Every output is disposed by hand and the counts
     // are taken outside: tensors and bytes (the engine's), data ids (the wasm backend's: a buffer made with
@@ -230,6 +254,7 @@ describe("fused wasm kernels", () => {
       tf.dispose(fusedLayerNormGrad(x, g, x, ones, false).dx);
       tf.dispose([fusedTranspose(x, true), fusedTranspose(x, false), fusedSwapHalves(x)]);
       tf.dispose([fusedConcatColumns([x, x]), ...fusedGatherRows(x, rows, rowsT, 4)]);
+      tf.dispose(fusedScatterAddRows(x, rows, rowsT, 256));
     };
     const counts = () => {
       const m = tf.memory();

@@ -7,7 +7,7 @@
 // - Q, K, V share one matmul (weights concatenated, 1/√dh folded into the query weights);
 // - the last layer computes its query, attention output, MLP and LayerNorms for position 0 only;
 // - no matmul has a transposed operand (25× slower on wasm): transposes are explicit;
-// - on wasm, GELU, LayerNorm, transposes, row swaps, row gathers and column concats are our own kernels on the
+// - on wasm, GELU, LayerNorm, transposes, row swaps, row gathers, their scatter-add and column concats are our own kernels on the
 //   backend's heap (src/model/fusedKernels.ts) instead of several tfjs ops or a round trip through JavaScript;
 // - backward to the input embedding only (centroids) skips every weight-gradient matmul.
 import * as tf from "@tensorflow/tfjs";
@@ -19,6 +19,7 @@ import {
   fusedKernelsOn,
   fusedLayerNorm,
   fusedLayerNormGrad,
+  fusedScatterAddRows,
   fusedSwapHalves,
   fusedTranspose,
   readNow,
@@ -812,8 +813,9 @@ export function engineInputGrads(
   });
 }
 
-function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number): tf.Tensor2D {
+function scatterAddRows(x: tf.Tensor2D, rows: Int32Array, nRows: number, rowsT?: tf.Tensor1D): tf.Tensor2D {
   const [, cols] = x.shape;
+  if (rowsT && fused(cols)) return fusedScatterAddRows(x, rows, rowsT, nRows);
   const g = readNow(x); // read before the tensor below allocates
   const acc = new Float32Array(nRows * cols);
   for (let i = 0; i < rows.length; i++) {
@@ -899,7 +901,7 @@ export function engineLossAndGrad(
       const { dE, grads, dQKV0 } = engineBackward(w, layout, cache, dZs, true);
       if (!grads || !dQKV0) throw new Error("unreachable: engineBackward returned no parameter gradients");
       // Back through the table: scatter-add the per-example rows, then LN1 and the projection on 2p rows.
-      const dQkvT = scatterAddRows(dQKV0, batch.tableRows, 2 * p);
+      const dQkvT = scatterAddRows(dQKV0, batch.tableRows, 2 * p, batch.tableRowsT);
       const ln1G: tf.Tensor[] = [];
       const dRows = lnBackward(tf.matMul(dQkvT, L0.wqkvT) as tf.Tensor2D, L0.ln1g, table.ln, ln1G);
       const g0 = grads.layers[0];

@@ -9,6 +9,7 @@ import { FUSED_WASM_BASE64 } from "./kernels/fusedWasm";
 
 interface FusedExports {
   gelu(x: number, y: number, dydx: number, n: number): void;
+  scatterAddRows(x: number, rows: number, out: number, n: number, cols: number, nRows: number): void;
   layerNorm(
     x: number,
     g: number,
@@ -67,6 +68,7 @@ const TRANSPOSE = "SedlabTranspose";
 const SWAP_HALVES = "SedlabSwapHalves";
 const CONCAT_COLUMNS = "SedlabConcatColumns";
 const GATHER_ROWS = "SedlabGatherRows";
+const SCATTER_ADD_ROWS = "SedlabScatterAddRows";
 
 let wasmModule: object | undefined;
 
@@ -201,6 +203,16 @@ register(GATHER_ROWS, ({ inputs, backend, attrs }) => {
   return outs;
 });
 
+register(SCATTER_ADD_ROWS, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { x, rows } = inputs as { x: tf.TensorInfo; rows: tf.TensorInfo };
+  const [n, cols] = x.shape;
+  const nRows = Number(attrs?.nRows);
+  const out = be.makeOutput([nRows, cols], "float32");
+  exportsFor(be).scatterAddRows(ptr(be, x), ptr(be, rows), ptr(be, out), n, cols, nRows);
+  return [out];
+});
+
 /** Whether the fused kernels can run: the active backend is wasm (the others keep tfjs' ops). */
 export function fusedKernelsOn(): boolean {
   return tf.getBackend() === "wasm";
@@ -289,6 +301,28 @@ export function readNow(t: tf.Tensor): Float32Array {
   if (tf.getBackend() !== "wasm") return t.dataSync() as Float32Array;
   const be = tf.backend() as unknown as WasmBackend;
   return new Float32Array(be.wasm.asm.memory.buffer, ptr(be, t), t.size);
+}
+
+/**
+ * The [nRows, C] sums of the rows of x [n, C] by destination: out[rows[i]] += x[i], in the order of i (bitwise
+ * the JavaScript loop's sums). `rowsT` holds the same indices as an int32 tensor; they are checked here.
+ */
+export function fusedScatterAddRows(
+  x: tf.Tensor2D,
+  rows: Int32Array,
+  rowsT: tf.Tensor1D,
+  nRows: number,
+): tf.Tensor2D {
+  const [n, C] = x.shape;
+  checkWidth("scatterAddRows", C);
+  if (rowsT.dtype !== "int32" || rowsT.size !== rows.length || n !== rows.length)
+    throw new Error(`scatterAddRows: rowsT must be the ${n} indices as int32`);
+  for (const r of rows)
+    if (!(r >= 0 && r < nRows)) throw new Error(`scatterAddRows: row ${r} outside [0, ${nRows})`);
+  if (x.dtype !== "float32") throw new Error(`scatterAddRows: expected float32 rows, got ${x.dtype}`);
+  // Not run(): its float32 check would refuse the int32 indices (checked above, as gatherRows does).
+  const out = tf.engine().runKernel(SCATTER_ADD_ROWS, { x, rows: rowsT }, { nRows }) as unknown as tf.Tensor[];
+  return out[0] as tf.Tensor2D;
 }
 
 /** [x0, x1, …] side by side: the column concat of [N, c_i] tensors. */

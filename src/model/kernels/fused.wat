@@ -289,4 +289,27 @@
         (local.set $out (i32.add (local.get $out) (local.get $wb)))
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br $row))))
+
+  ;; out[rows[i]] += x[i] for i = 0..n−1 over rows of width cols (out: nRows × cols, zeroed first), in the order
+  ;; of i, as the JavaScript loop it replaces: float32 adds, so the sums are bitwise the same.
+  (func (export "scatterAddRows")
+    (param $x i32) (param $rows i32) (param $out i32) (param $n i32) (param $cols i32) (param $nRows i32)
+    (local $rb i32) (local $dst i32) (local $end i32)
+    (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
+    (memory.fill (local.get $out) (i32.const 0) (i32.mul (local.get $nRows) (local.get $rb)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $dst (i32.add (local.get $out) (i32.mul (i32.load (local.get $rows)) (local.get $rb))))
+        (local.set $end (i32.add (local.get $dst) (local.get $rb)))
+        (block $rowDone
+          (loop $col
+            (br_if $rowDone (i32.ge_u (local.get $dst) (local.get $end)))
+            (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $x))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (local.set $x (i32.add (local.get $x) (i32.const 16)))
+            (br $col)))
+        (local.set $rows (i32.add (local.get $rows) (i32.const 4)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $row))))
 )
