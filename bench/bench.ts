@@ -23,6 +23,7 @@ import { activeBlas, blasLoaded, blasState, setBlasActive } from "../src/runs/bl
 import { disposeProbes, makeProbes } from "../src/sed/centroids";
 import { coupling } from "../src/sed/coupling";
 import { RowWindow } from "../src/sed/rollingSvd";
+import { optimBuffers } from "../src/train/adamwKernel";
 import { adamwStep, newAdamWState } from "../src/train/optim";
 import { Rng } from "../src/util/rng";
 
@@ -135,9 +136,12 @@ async function main() {
   const cfg = makeConfig({ preset: "paper" });
   const layout = makeLayout({ p: cfg.p, d: cfg.d, nHeads: cfg.nHeads, dff: cfg.dff, layers: cfg.layers });
   const rng = new Rng(1);
-  const theta = initTheta(layout, rng.fork("init"));
-  const grad = new Float32Array(layout.size);
-  const opt = newAdamWState(layout.size);
+  // The loop's buffers (train/adamwKernel.ts): AdamW then runs as its SIMD kernel, as in training.
+  const buffers = optimBuffers(layout.size);
+  const theta = buffers.theta;
+  theta.set(initTheta(layout, rng.fork("init")));
+  const grad = buffers.grad;
+  const opt = { ...newAdamWState(0), m: buffers.m, v: buffers.v };
   const task = makeTask({ op: "add", p: cfg.p });
   const B = cfg.batch;
   const a = new Int32Array(B);

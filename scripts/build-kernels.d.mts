@@ -1,4 +1,8 @@
-export const WAT_PATH: string;
-export const OUT_PATH: string;
-export function assembleKernels(): Promise<Buffer>;
-export function kernelsModuleText(bytes: Buffer): string;
+export interface Kernel {
+  wat: string;
+  out: string;
+  name: string;
+}
+export const KERNELS: Kernel[];
+export function assembleKernels(watPath: string): Promise<Buffer>;
+export function kernelsModuleText(bytes: Buffer, kernel: Kernel): string;

@@ -1,8 +1,10 @@
 // AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias-corrected moments), with global gradient-norm
-// clipping as torch.nn.utils.clip_grad_norm_. It runs over the flat parameter vector in plain JavaScript: a
-// handful of flops per parameter, ~1 ms for the paper's model, and it makes moments trivial to checkpoint.
+// clipping as torch.nn.utils.clip_grad_norm_, over the flat parameter vector: a handful of float64 operations per
+// parameter, which makes moments trivial to checkpoint. The per-parameter update runs as a WebAssembly SIMD kernel
+// on the training loop's buffers (adamwKernel.ts, bitwise this file's loop) and as the loop on any other arrays.
 import type { AdamWConfig } from "../config/config";
 import { groupRange, type Layout, type Range } from "../model/params";
+import { adamwKernelFor } from "./adamwKernel";
 
 export type { AdamWConfig };
 
@@ -90,14 +92,18 @@ export function adamwStep(
   const sqrtBc2 = Math.sqrt(1 - beta2 ** state.step);
   const stepSize = lr / bc1;
   const decay = 1 - lr * weightDecay;
-  for (let i = 0; i < theta.length; i++) {
-    const g = grad[i];
-    const mi = beta1 * m[i] + (1 - beta1) * g;
-    const vi = beta2 * v[i] + (1 - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    theta[i] = theta[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
-  }
+  // The SIMD kernel when θ, g, m and v are the loop's optimBuffers (bitwise this loop), else the loop.
+  const kernel = adamwKernelFor(theta, grad, m, v);
+  if (kernel) kernel({ beta1, beta2, stepSize, decay, sqrtBc2, eps });
+  else
+    for (let i = 0; i < theta.length; i++) {
+      const g = grad[i];
+      const mi = beta1 * m[i] + (1 - beta1) * g;
+      const vi = beta2 * v[i] + (1 - beta2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      theta[i] = theta[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+    }
   if (hooks?.onUpdate && layout && before) hooks.onUpdate({ step: state.step, layout, before, after: theta });
   return norm;
 }

@@ -17,6 +17,7 @@ import {
 } from "../records/schema";
 import type { Progress } from "../util/progress";
 import { Rng } from "../util/rng";
+import { optimBuffers } from "./adamwKernel";
 import { type CheckpointStore, checkpointOf, type LoopState, resumeFrom, TrainingError } from "./checkpoint";
 import { makeEvaluator } from "./evaluate";
 import { mergeHooks, type StepContext, type TrainObserver } from "./observer";
@@ -118,8 +119,15 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Ru
   const converged = () => evals98.every((n) => n >= config.stopAfterEvals);
   for (const m of s.metrics) count98(m);
 
+  // θ, its gradient and AdamW's moments in one WebAssembly memory, where AdamW's update runs as a SIMD kernel.
+  const buffers = optimBuffers(layout.size);
+  buffers.theta.set(s.theta);
+  buffers.m.set(s.opt.m);
+  buffers.v.set(s.opt.v);
+  s.theta = buffers.theta;
+  s.opt = { ...s.opt, m: buffers.m, v: buffers.v };
+  const grad = buffers.grad;
   const evaluator = makeEvaluator(dataset, layout, config.p, taskNames, multi);
-  const grad = new Float32Array(layout.size);
   const nTrain = dataset.trainA.length;
   const ba = new Int32Array(config.batch);
   const bb = new Int32Array(config.batch);
