@@ -5,6 +5,7 @@
 // their outputs are ordinary tensors (tracked by tidy, disposed as usual), and they run in place on that
 // backend's heap: src/model/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
 import * as tf from "@tensorflow/tfjs";
+import { base64Bytes } from "../util/base64";
 import { FUSED_WASM_BASE64 } from "./kernels/fusedWasm";
 
 interface FusedExports {
@@ -72,13 +73,6 @@ const SCATTER_ADD_ROWS = "SedlabScatterAddRows";
 
 let wasmModule: object | undefined;
 
-/** Decodes base64 with `atob` (Node and browsers alike; Buffer is Node-only). */
-function base64Bytes(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
 const instances = new WeakMap<object, FusedExports>();
 
 function exportsFor(backend: WasmBackend): FusedExports {
@@ -321,7 +315,9 @@ export function fusedScatterAddRows(
     if (!(r >= 0 && r < nRows)) throw new Error(`scatterAddRows: row ${r} outside [0, ${nRows})`);
   if (x.dtype !== "float32") throw new Error(`scatterAddRows: expected float32 rows, got ${x.dtype}`);
   // Not run(): its float32 check would refuse the int32 indices (checked above, as gatherRows does).
-  const out = tf.engine().runKernel(SCATTER_ADD_ROWS, { x, rows: rowsT }, { nRows }) as unknown as tf.Tensor[];
+  const out = tf
+    .engine()
+    .runKernel(SCATTER_ADD_ROWS, { x, rows: rowsT }, { nRows }) as unknown as tf.Tensor[];
   return out[0] as tf.Tensor2D;
 }
 

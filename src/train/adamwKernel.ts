@@ -2,6 +2,7 @@
 // optim.ts (the same float64 operations in the same order), about twice as fast. It needs θ, the gradient and
 // both moments in one WebAssembly.Memory, so the training loop allocates them together with `optimBuffers`;
 // adamwStep uses the kernel whenever its arrays are such buffers, and the loop otherwise.
+import { base64Bytes } from "../util/base64";
 import { ADAMW_WASM_BASE64 } from "./kernels/adamwWasm";
 
 interface AdamwExports {
@@ -48,13 +49,6 @@ interface Bound {
 /** Which memory's buffers are which (looked up by adamwStep from its arrays' ArrayBuffer). */
 const bound = new WeakMap<ArrayBuffer, Bound>();
 let wasmModule: object | undefined;
-
-function base64Bytes(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
 
 /**
  * Four zeroed float32 arrays of `size` in one fresh WebAssembly memory (never grown, so the views stay valid),
