@@ -1,5 +1,5 @@
 // Serves a built explorer folder over HTTP on 127.0.0.1 (any static host would do; this one needs no install).
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, type Stats, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 
@@ -13,6 +13,11 @@ const TYPES: Record<string, string> = {
   // WebAssembly.instantiateStreaming insists on this type.
   ".wasm": "application/wasm",
 };
+
+/** The file's stats, or null when there is nothing there. */
+function statOrNull(path: string): Stats | null {
+  return statSync(path, { throwIfNoEntry: false }) ?? null;
+}
 
 export interface Served {
   url: string;
@@ -40,14 +45,18 @@ export function serveStatic(dir: string, port = 0): Promise<Served> {
       res.writeHead(403).end("outside the served folder");
       return;
     }
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
-    if (!existsSync(file) || !statSync(file).isFile()) {
+    let st = statOrNull(file);
+    if (st?.isDirectory()) {
+      file = join(file, "index.html");
+      st = statOrNull(file);
+    }
+    if (!st?.isFile()) {
       res.writeHead(404, { "Content-Type": TYPES[".txt"] }).end(`not found: ${path}`);
       return;
     }
     res.writeHead(200, {
       "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
-      "Content-Length": statSync(file).size,
+      "Content-Length": st.size,
       "Cache-Control": "no-cache",
     });
     if (req.method === "HEAD") res.end();

@@ -2,6 +2,7 @@
 // run in the page sits beside a cached paper-preset run. Plain data in, Plotly figure spec out; the page redraws
 // them with Plotly.react as events arrive.
 
+import type { TrainConfig } from "../config/config";
 import { type CouplingRecord, isMultitaskCoupling, SOURCES } from "../records/results";
 import { grokStepOf, type MetricPoint, type RunRecord } from "../records/schema";
 import type { Data, Figure, Layout } from "./nbdisplay";
@@ -28,11 +29,16 @@ export interface ExplorerRun {
   coupling?: CouplingRecord;
 }
 
+/** How the explorer names a run: its task, modulus, preset and seed. */
+export function runLabel(task: string, c: Pick<TrainConfig, "p" | "preset" | "seed">): string {
+  return `${task} mod ${c.p}, ${c.preset}, seed ${c.seed}`;
+}
+
 /** An opened record as an explorer run (multitask records have no single-task coupling to show). */
 export function explorerRunOf(r: RunRecord, label?: string): ExplorerRun {
   const c = r.coupling && !isMultitaskCoupling(r.coupling) ? r.coupling : undefined;
   return {
-    label: label ?? `${r.task} mod ${r.config.p}, ${r.config.preset}, seed ${r.config.seed}`,
+    label: label ?? runLabel(r.task, r.config),
     reference: true,
     metrics: r.metrics,
     grokStep: r.grokStep,

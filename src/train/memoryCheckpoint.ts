@@ -2,7 +2,7 @@
 // they are copied, as a file store's serialisation would.
 import type { Checkpoint, CheckpointStore } from "./checkpoint";
 
-export function memoryCheckpointStore(where = "memory"): CheckpointStore & { held(): boolean } {
+export function memoryCheckpointStore(where = "memory"): CheckpointStore {
   let kept: Checkpoint | undefined;
   const copy = (ck: Checkpoint): Checkpoint => ({
     header: structuredClone(ck.header),
@@ -17,6 +17,5 @@ export function memoryCheckpointStore(where = "memory"): CheckpointStore & { hel
     remove() {
       kept = undefined;
     },
-    held: () => kept !== undefined,
   };
 }

@@ -213,8 +213,8 @@ const MessageChannelApi = (globalThis as unknown as { MessageChannel?: new () =>
  * unlike setTimeout(0) is not clamped to 4 ms.
  */
 function yieldToEventLoop(): Promise<void> {
-  if (typeof setImmediate === "function" || !MessageChannelApi)
-    return new Promise((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
+  if (typeof setImmediate === "function") return new Promise((r) => setImmediate(r));
+  if (!MessageChannelApi) return new Promise((r) => setTimeout(r, 0));
   const ch = new MessageChannelApi();
   return new Promise((r) => {
     ch.port1.onmessage = () => {

@@ -7,9 +7,16 @@ import {
   type ExplorerRun,
   explorerRunOf,
   liveRun,
+  runLabel,
 } from "../../src/present/explorerFigures";
 import type { CouplingRecord } from "../../src/records/results";
-import { type MetricPoint, parseRecord, type RunRecord, recordText } from "../../src/records/schema";
+import {
+  grokStepOf,
+  type MetricPoint,
+  parseRecord,
+  type RunRecord,
+  recordText,
+} from "../../src/records/schema";
 import { formatDuration } from "../../src/util/progress";
 import type { BuildStamp, FromWorker, ToWorker } from "./protocol";
 
@@ -116,7 +123,7 @@ function progressText(e: Extract<FromWorker, { type: "progress" }>): void {
   const acc = last
     ? ` · train ${(100 * last.trainAcc).toFixed(1)}% · test ${(100 * last.testAcc).toFixed(1)}%`
     : "";
-  const grok = live ? liveRun("", live.metrics).grokStep : null;
+  const grok = live ? grokStepOf(live.metrics) : null;
   status(
     `step ${e.step}/${e.maxSteps} · loss ${e.loss.toFixed(4)}${acc}${grok === null ? "" : ` · grokked at ${grok}`}` +
       ` · ${formatDuration(e.elapsedSeconds)} elapsed · ETA ≤ ${formatDuration(e.etaSeconds)}`,
@@ -142,10 +149,6 @@ function redraw(): void {
       void Plotly.react(id, f.data, f.layout, { responsive: true, displaylogo: false });
     }
   });
-}
-
-function labelOf(c: TrainConfig): string {
-  return `${c.op ?? c.expr} mod ${c.p}, ${c.preset}, seed ${c.seed}`;
 }
 
 // --- Worker events ---
@@ -257,7 +260,7 @@ async function showCached(): Promise<void> {
 function start(): void {
   const config = checkedConfig();
   if (!config) return;
-  live = { label: labelOf(config), metrics: [] };
+  live = { label: runLabel(config.op ?? config.expr ?? "", config), metrics: [] };
   finished = undefined;
   $<HTMLProgressElement>("progress").value = 0;
   $("speed").textContent = "";
