@@ -6,7 +6,7 @@
 import { allPairs, type Pairs, type Task } from "../data/tasks";
 import type { Layout } from "../model/params";
 import type { PcFourier, PcFourierReadout, SingleOmega } from "../records/results";
-import { discreteLog, fourierColumns, isPrime } from "../util/fourier";
+import { centred, discreteLog, fourierColumns, isPrime } from "../util/fourier";
 import { orthonormalize64, topEigenpairs } from "../util/linalg";
 import { centroids, disposeProbes, makeProbes } from "./centroids";
 import { checkGrid } from "./functionalModes";
@@ -122,21 +122,6 @@ export function centroidPcs(matrix: ArrayLike<number>, n: number, dim: number, k
   return out;
 }
 
-/** Centred copy and its sum of squares. */
-function centred(y: ArrayLike<number>): { c: Float64Array; ss: number } {
-  const N = y.length;
-  let m = 0;
-  for (let i = 0; i < N; i++) m += y[i];
-  m /= N;
-  const c = new Float64Array(N);
-  let ss = 0;
-  for (let i = 0; i < N; i++) {
-    c[i] = y[i] - m;
-    ss += c[i] * c[i];
-  }
-  return { c, ss };
-}
-
 /** R² = ‖projection of the centred y on span(centred columns)‖² / SS_tot; NaN for a constant y (as basisR2). */
 function projR2(y: { c: Float64Array; ss: number; sumSq: number }, Q: readonly Float64Array[]): number {
   if (!(y.ss > 1e-28 * y.sumSq)) return Number.NaN;
@@ -175,7 +160,7 @@ function omegaBasis(x: Int32Array, n: number, omega: number): Float64Array[] {
   );
 }
 
-function singleOmega(ys: ReturnType<typeof prep>[], x: Int32Array, n: number): SingleOmega[] {
+function singleOmega(ys: ReturnType<typeof centred>[], x: Int32Array, n: number): SingleOmega[] {
   const h = Math.floor(n / 2);
   const curves = ys.map(() => new Array<number>(h));
   for (let w = 1; w <= h; w++) {
@@ -189,12 +174,6 @@ function singleOmega(ys: ReturnType<typeof prep>[], x: Int32Array, n: number): S
     for (let i = 1; i < h; i++) if (r2ByOmega[i] > r2ByOmega[best]) best = i;
     return { omega: best + 1, r2: r2ByOmega[best], r2ByOmega };
   });
-}
-
-function prep(s: ArrayLike<number>): { c: Float64Array; ss: number; sumSq: number } {
-  let sumSq = 0;
-  for (let i = 0; i < s.length; i++) sumSq += s[i] * s[i];
-  return { ...centred(s), sumSq };
 }
 
 /**
@@ -213,7 +192,7 @@ export function pcFourierR2(
   const N = pairs.a.length;
   for (const s of scores)
     if (s.length !== N) throw new RangeError(`pcFourierR2: a score has length ${s.length}, the grid ${N}`);
-  const ys = scores.map(prep);
+  const ys = scores.map((s) => centred(s));
   const xa = Int32Array.from(pairs.a, (a) => a % p);
   const xb = Int32Array.from(pairs.b, (b) => b % p);
   const xs = Int32Array.from(xa, (a, i) => (a + xb[i]) % p);

@@ -216,36 +216,38 @@ export function fourierColumns(x: ArrayLike<number>, n: number, omegas: readonly
   return cols;
 }
 
+/** y minus its mean, that copy's sum of squares (SS_tot) and y's own sum of squares (the scale of "constant"). */
+export function centred(y: ArrayLike<number>): { c: Float64Array; ss: number; sumSq: number } {
+  const N = y.length;
+  let m = 0;
+  for (let i = 0; i < N; i++) m += y[i];
+  m /= N;
+  const c = new Float64Array(N);
+  let ss = 0;
+  let sumSq = 0;
+  for (let i = 0; i < N; i++) {
+    c[i] = y[i] - m;
+    ss += c[i] * c[i];
+    sumSq += y[i] * y[i];
+  }
+  return { c, ss, sumSq };
+}
+
 /**
  * R² of the least-squares fit y ≈ c0 + Σ c_j column_j (intercept always included). Dependent columns are
  * dropped (a projection, like lstsq's minimum-norm solution). NaN when y is constant (R² undefined).
  */
 export function basisR2(y: ArrayLike<number>, columns: readonly ArrayLike<number>[]): number {
   const N = y.length;
-  let mean = 0;
-  for (let i = 0; i < N; i++) mean += y[i];
-  mean /= N;
-  const r = new Float64Array(N);
-  let ssTot = 0;
-  let sumSq = 0;
-  for (let i = 0; i < N; i++) {
-    r[i] = y[i] - mean;
-    ssTot += r[i] * r[i];
-    sumSq += y[i] * y[i];
-  }
+  const { c: r, ss: ssTot, sumSq } = centred(y);
   if (!(ssTot > 1e-28 * sumSq)) return Number.NaN;
   // Centring y and every column is the intercept; then R² = 1 − SS_res / SS_tot as the author's fit_R2
   // (fourier_readout.py:90-104, lstsq on [1, columns]). Their max(SS_tot, 1e-30) guard is our NaN above.
-  const centred = columns.map((col) => {
+  const cols = columns.map((col) => {
     if (col.length !== N) throw new RangeError(`basisR2: a column has length ${col.length}, y has ${N}`);
-    let m = 0;
-    for (let i = 0; i < N; i++) m += col[i];
-    m /= N;
-    const c = new Float64Array(N);
-    for (let i = 0; i < N; i++) c[i] = col[i] - m;
-    return c;
+    return centred(col).c;
   });
-  for (const q of orthonormalize64(centred, 1e-9)) {
+  for (const q of orthonormalize64(cols, 1e-9)) {
     let d = 0;
     for (let i = 0; i < N; i++) d += q[i] * r[i];
     for (let i = 0; i < N; i++) r[i] -= d * q[i];
