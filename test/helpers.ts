@@ -1,6 +1,7 @@
 // Shared by the tests: numerical comparisons, and when a test whose prerequisites are missing may skip.
 import { AssertionError } from "node:assert";
 import { groupRange, type Layout } from "../src/model/params";
+import type { RunRecord } from "../src/records/schema";
 import type { GradHookContext } from "../src/train/optim";
 import { norm } from "../src/util/linalg";
 
@@ -12,6 +13,16 @@ import { norm } from "../src/util/linalg";
 export function inCI(): boolean {
   const v = (process.env.CI ?? "").trim().toLowerCase();
   return v !== "" && v !== "0" && v !== "false";
+}
+
+/**
+ * A record without the fields that legitimately differ between two trainings of one config (date, wall time),
+ * nor the `also` fields a test says differ too (e.g. the commit of another build).
+ */
+export function comparable(r: RunRecord, ...also: (keyof RunRecord)[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...r };
+  for (const k of ["date", "wallSeconds", ...also]) delete out[k];
+  return out;
 }
 
 /** Max |x − y| relative to the reference's largest magnitude. */

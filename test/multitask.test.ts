@@ -29,6 +29,7 @@ import { initBackend } from "../src/runs/backend";
 import { multitaskRuns } from "../src/runs/experiments";
 import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
 import { TrainingInterrupted } from "../src/train/train";
+import { comparable } from "./helpers";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-multitask-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -40,13 +41,6 @@ const dirs = (): TrainRunOptions & { recordDir: string; checkpointDir: string } 
 });
 const TASKS = multitaskTasks();
 const mt = (o: ConfigOverrides = {}) => makeConfig({ preset: "test", seed: 7, tasks: TASKS, ...o });
-/** A record without the fields that legitimately differ between two runs of the same config. */
-function comparable(r: RunRecord): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...r };
-  delete out.date;
-  delete out.wallSeconds;
-  return out;
-}
 
 before(async () => {
   await initBackend();

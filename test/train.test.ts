@@ -15,6 +15,7 @@ import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
 import { TrainingError } from "../src/train/checkpoint";
 import type { TrainObserver } from "../src/train/observer";
 import { TrainingInterrupted } from "../src/train/train";
+import { comparable } from "./helpers";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-train-"));
@@ -31,14 +32,6 @@ function dirs(
   extra: Omit<TrainRunOptions, "recordDir" | "checkpointDir"> = {},
 ): TrainRunOptions & { recordDir: string; checkpointDir: string } {
   return { ...extra, recordDir: freshDir("rec"), checkpointDir: freshDir("ck") };
-}
-
-/** A record without the fields that legitimately differ between two runs of the same config. */
-function comparable(r: RunRecord): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...r };
-  delete out.date;
-  delete out.wallSeconds;
-  return out;
 }
 
 const ckptFiles = (dir: string) =>
