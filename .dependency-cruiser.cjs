@@ -31,7 +31,8 @@ const layered = LAYERS.map((layer, i) => ({
 // Pure modules the core may use; everything else in util/ and records/ does I/O. runs/observers and
 // runs/liveSession are the portable runners (the browser explorer's worker drives training through them).
 const CORE = [
-  "^src/util/(rng|linalg|progress|fourier|base64)\\.ts$",
+  "^src/util/(rng|linalg|progress|fourier|base64|wasm|rowStore|frameBuffer)\\.ts$",
+  "^src/util/kernels/",
   "^src/config/",
   "^src/data/",
   "^src/records/(schema|results|ids)\\.ts$",

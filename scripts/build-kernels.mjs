@@ -1,6 +1,7 @@
 // Assembles our WebAssembly kernels into TypeScript modules (base64), so the library needs no assembler at run
-// time: src/model/kernels/fused.wat (the engine's fused kernels on tfjs' heap) and src/train/kernels/adamw.wat
-// (AdamW's update). `npm run build:kernels`; the tests check the committed bytes match the sources.
+// time: src/model/kernels/fused.wat (the engine's fused kernels on tfjs' heap), src/train/kernels/adamw.wat
+// (AdamW's update), src/util/kernels/polar.wat (Rng.fillNormalPolar) and src/util/kernels/rows.wat (RowWindow's
+// float64 dot products and combinations). `npm run build:kernels`; the tests check the committed bytes match the sources.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,16 @@ export const KERNELS = [
     wat: path.join(root, "src/train/kernels/adamw.wat"),
     out: path.join(root, "src/train/kernels/adamwWasm.ts"),
     name: "ADAMW_WASM_BASE64",
+  },
+  {
+    wat: path.join(root, "src/util/kernels/polar.wat"),
+    out: path.join(root, "src/util/kernels/polarWasm.ts"),
+    name: "POLAR_WASM_BASE64",
+  },
+  {
+    wat: path.join(root, "src/util/kernels/rows.wat"),
+    out: path.join(root, "src/util/kernels/rowsWasm.ts"),
+    name: "ROWS_WASM_BASE64",
   },
 ];
 

@@ -8,6 +8,7 @@ import type { InterventionResult } from "../records/results";
 import { RowWindow, type RowWindowState } from "../sed/rollingSvd";
 import type { TrainObserver } from "../train/observer";
 import type { GradHookContext, UpdateHookContext } from "../train/optim";
+import { normalBuffer } from "../util/frameBuffer";
 import { principalAngles } from "../util/linalg";
 import { Rng, type RngState } from "../util/rng";
 import { decayRange, holdRange, matchNorm, norm2, scaleRange } from "./attentionControls";
@@ -101,7 +102,11 @@ export function interventionObserver(): TrainObserver {
       window = sed ? new RowWindow(cfg.window, attn.end - attn.start) : undefined;
       // Own stream, so the frames never change the training run's other randomness.
       rng = new Rng(config.seed).fork("intervention");
-      frame = new Float32Array(isRandom() ? cfg.rank * (attn.end - attn.start) : 0);
+      // In the polar kernel's memory, with room for the gradient: each step's frame is drawn and projected on
+      // there, bitwise the JavaScript.
+      frame = isRandom()
+        ? normalBuffer(cfg.rank * (attn.end - attn.start), attn.end - attn.start)
+        : new Float32Array(0);
       decay = 1 - config.lr * config.weightDecay;
       if (isGrokfastMode(cfg.mode)) {
         const size = cfg.mode === "grokfast" ? layout.size : attn.end - attn.start;

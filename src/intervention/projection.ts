@@ -3,6 +3,7 @@
 // its projection onto — or away from — a rank-k subspace: the SED subspace of the last W applied rows, or a
 // fresh random one. Everything else trains as usual.
 import { RANK_RTOL, type RowWindow } from "../sed/rollingSvd";
+import { frame3KernelFor } from "../util/frameBuffer";
 import { combine, dot, dots, symmetricEigen } from "../util/linalg";
 
 /** A rank-k projection done implicitly through the window's rows (see projectOnWindow). */
@@ -28,13 +29,12 @@ export function projectOnWindow(
   mode: "keep" | "remove",
   out: Float32Array = g,
 ): WindowProjection {
-  const rows = window.rows();
-  const w = rows.length;
+  const w = window.size;
   const G = window.gram();
   const { values, vectors } = symmetricEigen(G, w);
   let trace = 0;
   for (let i = 0; i < w; i++) trace += G[i * w + i];
-  const h = dots(rows, g);
+  const h = window.dots(g);
   const beta = new Float64Array(w);
   for (let j = 0; j < Math.min(k, w); j++) {
     const lam = values[j];
@@ -51,14 +51,8 @@ export function projectOnWindow(
     kept2 += beta[s] * Gbeta[s];
   }
   const gNorm2 = dot(g, g);
-  const acc = combine(rows, beta, new Float64Array(g.length));
   const keep = mode === "keep";
-  let self = 0;
-  for (let i = 0; i < g.length; i++) {
-    const x = keep ? acc[i] : g[i] - acc[i];
-    out[i] = x;
-    self += out[i] * out[i]; // of the stored (float32) value
-  }
+  const self = window.combineInto(beta, g, mode, out);
   const appliedDots = keep ? Gbeta : h.map((x, t) => x - Gbeta[t]);
   return {
     beta,
@@ -82,7 +76,7 @@ export function projectOnGaussian(
   if (z.length !== k * P)
     throw new RangeError(`projectOnGaussian: z has ${z.length} entries, expected ${k}×${P}`);
   const Z = Array.from({ length: k }, (_, j) => z.subarray(j * P, (j + 1) * P));
-  if (k === 3) return projectOnGaussian3(Z, g, mode);
+  if (k === 3) return projectOnGaussian3(z, Z, g, mode);
   const c = dots(Z, g);
   const M = new Float64Array(k * k);
   for (let j = 0; j < k; j++) {
@@ -104,11 +98,35 @@ export function projectOnGaussian(
 
 /**
  * projectOnGaussian for k = 3 (the paper's rank, run every step): Zᵀg, ZᵀZ and ‖g‖² in one pass over the frame
- * (the general path makes ten), and the projection written straight into g.
+ * (the general path makes ten), and the projection written straight into g — on the polar kernel when z is a
+ * normalBuffer with room to stage g (bitwise this JavaScript, ~3× faster).
  */
-function projectOnGaussian3(Z: Float32Array[], g: Float32Array, mode: "keep" | "remove"): number {
+function projectOnGaussian3(
+  z: Float32Array,
+  Z: Float32Array[],
+  g: Float32Array,
+  mode: "keep" | "remove",
+): number {
+  const kernel = frame3KernelFor(z, g.length);
+  const [c0, c1, c2, m00, m01, m02, m11, m12, m22, gg] = kernel ? kernel.sums(g) : frameSums3(Z, g);
+  const M = Float64Array.of(m00, m01, m02, m01, m11, m12, m02, m12, m22);
+  const c = [c0, c1, c2];
+  const a = solveSpd(M, c, 3);
+  const [a0, a1, a2] = a;
+  if (kernel) kernel.write(g, a, mode === "remove");
+  else {
+    const [z0, z1, z2] = Z;
+    const P = g.length;
+    if (mode === "keep") for (let i = 0; i < P; i++) g[i] = a0 * z0[i] + a1 * z1[i] + a2 * z2[i];
+    else for (let i = 0; i < P; i++) g[i] -= a0 * z0[i] + a1 * z1[i] + a2 * z2[i];
+  }
+  const kept2 = a0 * c0 + a1 * c1 + a2 * c2; // ‖Za‖² = aᵀZᵀZa = aᵀc
+  return gg > 0 ? Math.sqrt(Math.max(kept2, 0) / gg) : 0;
+}
+
+/** c = Zᵀg, ZᵀZ and ‖g‖² of a 3-frame, each summed in index order: c0 c1 c2 m00 m01 m02 m11 m12 m22 gg. */
+function frameSums3(Z: Float32Array[], g: Float32Array): number[] {
   const [z0, z1, z2] = Z;
-  const P = g.length;
   let c0 = 0;
   let c1 = 0;
   let c2 = 0;
@@ -119,7 +137,7 @@ function projectOnGaussian3(Z: Float32Array[], g: Float32Array, mode: "keep" | "
   let m12 = 0;
   let m22 = 0;
   let gg = 0;
-  for (let i = 0; i < P; i++) {
+  for (let i = 0; i < g.length; i++) {
     const a = z0[i];
     const b = z1[i];
     const d = z2[i];
@@ -135,13 +153,7 @@ function projectOnGaussian3(Z: Float32Array[], g: Float32Array, mode: "keep" | "
     m22 += d * d;
     gg += x * x;
   }
-  const M = Float64Array.of(m00, m01, m02, m01, m11, m12, m02, m12, m22);
-  const c = [c0, c1, c2];
-  const [a0, a1, a2] = solveSpd(M, c, 3);
-  if (mode === "keep") for (let i = 0; i < P; i++) g[i] = a0 * z0[i] + a1 * z1[i] + a2 * z2[i];
-  else for (let i = 0; i < P; i++) g[i] -= a0 * z0[i] + a1 * z1[i] + a2 * z2[i];
-  const kept2 = a0 * c0 + a1 * c1 + a2 * c2; // ‖Za‖² = aᵀZᵀZa = aᵀc
-  return gg > 0 ? Math.sqrt(Math.max(kept2, 0) / gg) : 0;
+  return [c0, c1, c2, m00, m01, m02, m11, m12, m22, gg];
 }
 
 /** Solve M x = b for a symmetric positive definite k×k M by Cholesky (float64). */

@@ -5,7 +5,7 @@
 // their outputs are ordinary tensors (tracked by tidy, disposed as usual), and they run in place on that
 // backend's heap: src/model/kernels/fused.wat imports its memory. Other backends keep tfjs' ops.
 import * as tf from "@tensorflow/tfjs";
-import { base64Bytes } from "../util/base64";
+import { kernelOn } from "../util/wasm";
 import { FUSED_WASM_BASE64 } from "./kernels/fusedWasm";
 
 interface FusedExports {
@@ -47,13 +47,6 @@ interface FusedExports {
   ): void;
 }
 
-/** The parts of the WebAssembly JS API used here, typed locally: the notebook kernel's TypeScript libs lack it. */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels (and the BLAS bridge, runs/blas.ts) use. */
 export interface WasmBackend {
   /** Its WebAssembly.Memory. */
@@ -71,16 +64,12 @@ const CONCAT_COLUMNS = "SedlabConcatColumns";
 const GATHER_ROWS = "SedlabGatherRows";
 const SCATTER_ADD_ROWS = "SedlabScatterAddRows";
 
-let wasmModule: object | undefined;
-
 const instances = new WeakMap<object, FusedExports>();
 
 function exportsFor(backend: WasmBackend): FusedExports {
   let e = instances.get(backend);
   if (!e) {
-    wasmModule ??= new WebAssemblyApi.Module(base64Bytes(FUSED_WASM_BASE64));
-    const inst = new WebAssemblyApi.Instance(wasmModule, { env: { memory: backend.wasm.asm.memory } });
-    e = inst.exports as unknown as FusedExports;
+    e = kernelOn<FusedExports>(FUSED_WASM_BASE64, backend.wasm.asm.memory);
     instances.set(backend, e);
   }
   return e;

@@ -1,6 +1,7 @@
 // Spectral edge dynamics: SVD of a rolling window of W flattened per-step update rows (each of length P),
 // computed through the W×W Gram matrix because P (≈ 131k) ≫ W (≤ 40).
-import { axpy, dot, gram, gramUpdate, norm, scale, symmetricEigen, type Vec } from "../util/linalg";
+import { axpy, dot, gram, norm, scale, symmetricEigen, type Vec } from "../util/linalg";
+import { RowStore } from "../util/rowStore";
 
 export interface RollingSvd {
   /** All W singular values, descending; those not resolvable through the Gram matrix are exactly 0. */
@@ -138,12 +139,14 @@ export interface RowWindowState {
  * Ring buffer of the last `capacity` rows of length P with their Gram matrix kept up to date: a push costs
  * one dot product per stored row (W·P), not a fresh W²·P Gram. Several window lengths W ≤ capacity are
  * served from one buffer via `last`. Rows are copied in (as float32); NaN in a row poisons the Gram
- * entries of that row only until it leaves the window.
+ * entries of that row only until it leaves the window. The rows live in a RowStore, whose SIMD kernels
+ * compute the dot products (bitwise linalg's).
  */
 export class RowWindow {
   readonly capacity: number;
   /** Row length P. */
   readonly length: number;
+  private readonly store: RowStore;
   private readonly views: Float32Array[];
   private readonly slots: (Float32Array | undefined)[];
   /** Gram matrix in slot (not chronological) order, capacity × capacity. */
@@ -152,14 +155,15 @@ export class RowWindow {
   private count = 0;
   private total = 0;
 
-  constructor(capacity: number, length: number) {
+  /** `kernel: false` runs linalg's JavaScript instead of the RowStore's kernels (for tests). */
+  constructor(capacity: number, length: number, opts: { kernel?: boolean } = {}) {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new RangeError(`RowWindow: bad capacity ${capacity}`);
     if (!Number.isInteger(length) || length < 1) throw new RangeError(`RowWindow: bad row length ${length}`);
     this.capacity = capacity;
     this.length = length;
-    const data = new Float32Array(capacity * length);
-    this.views = Array.from({ length: capacity }, (_, s) => data.subarray(s * length, (s + 1) * length));
+    this.store = new RowStore(capacity, length, opts);
+    this.views = this.store.rows;
     this.slots = new Array(capacity).fill(undefined);
     this.G = new Float64Array(capacity * capacity);
   }
@@ -202,11 +206,51 @@ export class RowWindow {
     } else {
       this.views[s].set(row);
       this.slots[s] = this.views[s];
-      gramUpdate(this.G, this.slots, s);
+      this.refreshGram(s);
     }
     this.head = (s + 1) % this.capacity;
     this.count = Math.min(this.count + 1, this.capacity);
     this.total++;
+  }
+
+  /**
+   * Row and column `slot` of the Gram matrix after that slot changed: dot(row, other) for every filled slot, 0
+   * for empty ones — linalg.gramUpdate bitwise, so entries equal a fresh gram().
+   */
+  private refreshGram(slot: number): void {
+    const c = this.capacity;
+    const filled = this.slots.flatMap((v, t) => (v ? [t] : []));
+    const d = this.store.dot(filled, this.views[slot]);
+    for (let t = 0; t < c; t++) {
+      this.G[slot * c + t] = 0;
+      this.G[t * c + slot] = 0;
+    }
+    filled.forEach((t, i) => {
+      this.G[slot * c + t] = d[i];
+      this.G[t * c + slot] = d[i];
+    });
+  }
+
+  /** rows(last)[t] · x for each row, each summed in index order (linalg.dots bitwise). */
+  dots(x: Vec, last?: number): Float64Array {
+    return this.store.dots(this.order(last), x);
+  }
+
+  /**
+   * out ← float32(keep ? Σ_t c_t r_t : g − Σ_t c_t r_t) over rows(last), the sum as linalg.combine forms it in
+   * float64; returns Σ_i out_i². `out` may alias g.
+   */
+  combineInto(
+    coefs: ArrayLike<number>,
+    g: Float32Array,
+    mode: "keep" | "remove",
+    out: Float32Array,
+    last?: number,
+  ): number {
+    const idx = this.order(last);
+    if (coefs.length !== idx.length)
+      throw new RangeError(`RowWindow.combineInto: ${coefs.length} coefficients for ${idx.length} rows`);
+    return this.store.combineInto(idx, coefs, g, mode, out);
   }
 
   /** Slot indices of the last n rows, oldest first; n > size means all rows. */
@@ -281,7 +325,7 @@ export class RowWindow {
     for (let s = 0; s < j.size; s++) {
       this.views[s].set(rows.subarray(s * this.length, (s + 1) * this.length));
       this.slots[s] = this.views[s];
-      if (!saved) gramUpdate(this.G, this.slots, s);
+      if (!saved) this.refreshGram(s);
     }
     if (saved) {
       const g = new Float64Array(saved.slice().buffer); // copy: the view may not be 8-byte aligned

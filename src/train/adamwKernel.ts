@@ -2,7 +2,7 @@
 // optim.ts (the same float64 operations in the same order), about twice as fast. It needs θ, the gradient and
 // both moments in one WebAssembly.Memory, so the training loop allocates them together with `optimBuffers`;
 // adamwStep uses the kernel whenever its arrays are such buffers, and the loop otherwise.
-import { base64Bytes } from "../util/base64";
+import { align16, kernelWithMemory } from "../util/wasm";
 import { ADAMW_WASM_BASE64 } from "./kernels/adamwWasm";
 
 interface AdamwExports {
@@ -23,14 +23,6 @@ interface AdamwExports {
   ): void;
 }
 
-/** The parts of the WebAssembly JS API used here, typed locally: the notebook kernel's TypeScript libs lack it. */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
-}
-const WebAssemblyApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
 /** θ, its gradient and AdamW's two moments, side by side in one memory the kernel runs on. */
 export interface OptimBuffers {
   theta: Float32Array;
@@ -48,14 +40,16 @@ interface Bound {
 
 /** Which memory's buffers are which (looked up by adamwStep from its arrays' ArrayBuffer). */
 const bound = new WeakMap<ArrayBuffer, Bound>();
-let wasmModule: object | undefined;
 
 /**
  * Four zeroed float32 arrays of `size` in one fresh WebAssembly memory (never grown, so the views stay valid),
  * bound to the AdamW kernel; plain Float32Arrays where there is no WebAssembly.
  */
 export function optimBuffers(size: number): OptimBuffers {
-  if (!WebAssemblyApi) {
+  // 16-byte aligned slots (SIMD loads).
+  const slot = align16(4 * size);
+  const k = kernelWithMemory<AdamwExports>(ADAMW_WASM_BASE64, 4 * slot);
+  if (!k) {
     return {
       theta: new Float32Array(size),
       grad: new Float32Array(size),
@@ -63,15 +57,9 @@ export function optimBuffers(size: number): OptimBuffers {
       v: new Float32Array(size),
     };
   }
-  // 16-byte aligned slots (SIMD loads), in 64 KiB pages.
-  const slot = Math.ceil((4 * size) / 16) * 16;
-  const pages = Math.max(1, Math.ceil((4 * slot) / 65536));
-  const memory = new WebAssemblyApi.Memory({ initial: pages, maximum: pages });
-  wasmModule ??= new WebAssemblyApi.Module(base64Bytes(ADAMW_WASM_BASE64));
-  const inst = new WebAssemblyApi.Instance(wasmModule, { env: { memory } });
   const offsets: Bound["offsets"] = [0, slot, 2 * slot, 3 * slot];
-  const [theta, grad, m, v] = offsets.map((o) => new Float32Array(memory.buffer, o, size));
-  bound.set(memory.buffer, { kernel: inst.exports as AdamwExports, offsets, size });
+  const [theta, grad, m, v] = offsets.map((o) => new Float32Array(k.memory.buffer, o, size));
+  bound.set(k.memory.buffer, { kernel: k.kernel, offsets, size });
   return { theta, grad, m, v };
 }
 

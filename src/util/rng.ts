@@ -1,5 +1,6 @@
 // Seeded, serialisable PRNG: xoshiro128** seeded through splitmix32.
 // Everything is 32-bit integer arithmetic, so streams are identical across platforms.
+import { polarKernelFor } from "./frameBuffer";
 
 export interface RngState {
   kind: "xoshiro128**";
@@ -142,6 +143,17 @@ export class Rng {
    * different stream from fillNormal; leaves no spare deviate.
    */
   fillNormalPolar(out: Float32Array): Float32Array {
+    const kernel = polarKernelFor(out);
+    if (kernel) {
+      const st = kernel.state;
+      st[0] = this.s0;
+      st[1] = this.s1;
+      st[2] = this.s2;
+      st[3] = this.s3;
+      kernel.run();
+      [this.s0, this.s1, this.s2, this.s3] = st;
+      return out;
+    }
     const n = out.length;
     const U = 2 ** -23; // (u32 >>> 8) · 2^-23 − 1 ∈ [−1, 1)
     // xoshiro128** inlined on local copies of the state (the same stream as u32(); ~1.5× faster than calling it).
