@@ -7,12 +7,14 @@ import * as tf from "@tensorflow/tfjs";
 import { assembleKernels, KERNELS, kernelsModuleText } from "../scripts/build-kernels.mjs";
 import {
   fusedConcatColumns,
+  fusedFirstHalf,
   fusedGatherRows,
   fusedGelu,
   fusedKernelsFor,
   fusedLayerNorm,
   fusedLayerNormGrad,
   fusedScatterAddRows,
+  fusedSplitHalves,
   fusedSwapHalves,
   fusedTranspose,
 } from "../src/model/fusedKernels";
@@ -176,6 +178,20 @@ describe("fused wasm kernels", () => {
     tf.dispose([x, s, x0, x1]);
   });
 
+  test("splitHalves and firstHalf equal tfjs' split and slice exactly", () => {
+    const x = randomMatrix(new Rng(10), 10, 12);
+    const [a, b] = fusedSplitHalves(x);
+    const [x0, x1] = tf.split(x, 2, 0);
+    const f = fusedFirstHalf(x);
+    assert.deepEqual(a.shape, [5, 12]);
+    assert.deepEqual(a.dataSync(), x0.dataSync());
+    assert.deepEqual(b.dataSync(), x1.dataSync());
+    assert.deepEqual(f.dataSync(), x0.dataSync());
+    assert.throws(() => fusedSplitHalves(tf.zeros([3, 4]) as tf.Tensor2D), /even number of rows/);
+    assert.throws(() => fusedFirstHalf(tf.zeros([3, 4]) as tf.Tensor2D), /even number of rows/);
+    tf.dispose([x, a, b, x0, x1, f]);
+  });
+
   test("concatColumns equals tfjs' concat along axis 1 exactly", () => {
     const rng = new Rng(11);
     const xs = [randomMatrix(rng, 5, 3), randomMatrix(rng, 5, 8), randomMatrix(rng, 5, 1)];
@@ -255,6 +271,7 @@ describe("fused wasm kernels", () => {
       tf.dispose([fusedGelu(x, false).y, fusedLayerNorm(x, g, b, 1e-5, false).y]);
       tf.dispose(fusedLayerNormGrad(x, g, x, ones, false).dx);
       tf.dispose([fusedTranspose(x, true), fusedTranspose(x, false), fusedSwapHalves(x)]);
+      tf.dispose([...fusedSplitHalves(x), fusedFirstHalf(x)]);
       tf.dispose([fusedConcatColumns([x, x]), ...fusedGatherRows(x, rows, rowsT, 4)]);
       tf.dispose(fusedScatterAddRows(x, rows, rowsT, 256));
     };

@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   fusedConcatColumns,
+  fusedFirstHalf,
   fusedGatherRows,
   fusedGelu,
   fusedKernelsFor,
@@ -20,6 +21,7 @@ import {
   fusedLayerNorm,
   fusedLayerNormGrad,
   fusedScatterAddRows,
+  fusedSplitHalves,
   fusedSwapHalves,
   fusedTranspose,
   readNow,
@@ -294,6 +296,18 @@ function concatColumns(xs: tf.Tensor[]): tf.Tensor2D {
     : (tf.concat(xs, 1) as tf.Tensor2D);
 }
 
+/** [x0; x1] → [x0, x1]: each position's rows. */
+function splitHalves(x: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  if (fused(x.shape[1])) return fusedSplitHalves(x);
+  return tf.split(x, 2, 0) as [tf.Tensor2D, tf.Tensor2D];
+}
+
+/** Position 0's rows of [x0; x1]. */
+function firstHalf(x: tf.Tensor2D): tf.Tensor2D {
+  if (fused(x.shape[1])) return fusedFirstHalf(x);
+  return tf.slice(x, [0, 0], [x.shape[0] / 2, x.shape[1]]);
+}
+
 /** [x0; x1] → [x1; x0]: the other position's rows. */
 function swapHalves(x: tf.Tensor2D): tf.Tensor2D {
   if (fused(x.shape[1])) return fusedSwapHalves(x);
@@ -433,8 +447,7 @@ function engineTrunk(
   cache?: ForwardCache,
   qkv0?: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D],
 ): tf.Tensor2D {
-  const { d, nHeads, layers } = layout.sizes;
-  const B = E.shape[0] / 2;
+  const { nHeads, layers } = layout.sizes;
   const pos0Only = levers.lastLayerPos0;
   if (cache) cache.pos0Only = pos0Only;
   let x = E;
@@ -456,22 +469,22 @@ function engineTrunk(
     if (last && h) {
       // Only position 0's query matters to the head; of the keys and values only own − other and the other
       // value do, and the key/value biases cancel in the differences: 4 matmuls over B rows, not 3 over 2B.
-      const [h0, h1] = tf.split(h, 2, 0) as tf.Tensor2D[];
+      const [h0, h1] = splitHalves(h);
       const dh = tf.sub(h0, h1) as tf.Tensor2D;
       qr = lin(h0, L.wq, L.bq);
       dk = tf.matMul(dh, L.wk);
       dv = tf.matMul(dh, L.wv);
       vOther = lin(h1, L.wv, L.bv);
-      xr = tf.slice(x, [0, 0], [B, d]);
+      xr = firstHalf(x);
     } else if (last) {
       const [q, k, v] = qkv0 as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-      qr = tf.slice(q, [0, 0], [B, d]);
-      const [k0, k1] = tf.split(k, 2, 0) as tf.Tensor2D[];
-      const [v0, v1] = tf.split(v, 2, 0) as tf.Tensor2D[];
+      qr = firstHalf(q);
+      const [k0, k1] = splitHalves(k);
+      const [v0, v1] = splitHalves(v);
       dk = tf.sub(k0, k1);
       dv = tf.sub(v0, v1);
       vOther = v1;
-      xr = tf.slice(x, [0, 0], [B, d]);
+      xr = firstHalf(x);
     } else {
       const [q, k, v] = h
         ? [lin(h, L.wq, L.bq), lin(h, L.wk, L.bk), lin(h, L.wv, L.bv)]
@@ -505,7 +518,7 @@ function engineTrunk(
     });
   }
   // The head reads position 0.
-  if (!pos0Only) x = tf.slice(x, [0, 0], [B, d]);
+  if (!pos0Only) x = firstHalf(x);
   const lnc: LnCache[] = [];
   const hf = lnForward(x, w.lnfg, w.lnfb, lnc);
   if (cache) {
@@ -752,9 +765,28 @@ function firstLayerTable(w: EngineWeights): FirstLayerTable {
   return { rows, h, ln: lnc[0], qkv: tf.add(tf.matMul(h, L0.wqkv), L0.bqkv) as tf.Tensor2D };
 }
 
+/** The table's rows and Q/K/V: what a forward-only pass picks from (see engineEvalTable). */
+export type EvalTable = Pick<FirstLayerTable, "rows" | "qkv">;
+
+/**
+ * The first-layer table of these weights for forward-only passes, to share across all the batches of an eval
+ * (it depends on the weights only); undefined when that lever is off. Dispose with disposeEvalTable.
+ */
+export function engineEvalTable(w: EngineWeights): EvalTable | undefined {
+  if (!levers.firstLayerTable) return undefined;
+  return tf.tidy(() => {
+    const { rows, qkv } = firstLayerTable(w);
+    return { rows, qkv };
+  });
+}
+
+export function disposeEvalTable(t: EvalTable | undefined): void {
+  if (t) tf.dispose([t.rows, t.qkv]);
+}
+
 /** Input embeddings and layer-0 Q/K/V for a batch, picked from the table (one JS row copy each). */
 function fromTable(
-  t: FirstLayerTable,
+  t: EvalTable,
   batch: EngineBatch,
 ): { E: tf.Tensor2D; qkv0: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] } {
   const [E] = pickRows(t.rows, batch.tableRows, 1, batch.tableRowsT);
@@ -771,11 +803,19 @@ export function engineLogits(w: EngineWeights, layout: Layout, batch: EngineBatc
   });
 }
 
-/** Every head's logits [B, p] of a batch (layout.heads order), forward only, one trunk pass. */
-export function engineLogitsHeads(w: EngineWeights, layout: Layout, batch: EngineBatch): tf.Tensor2D[] {
+/**
+ * Every head's logits [B, p] of a batch (layout.heads order), forward only, one trunk pass. `table`: the
+ * weights' engineEvalTable, when the caller shares one across batches (else it is built here).
+ */
+export function engineLogitsHeads(
+  w: EngineWeights,
+  layout: Layout,
+  batch: EngineBatch,
+  table?: EvalTable,
+): tf.Tensor2D[] {
   return tf.tidy(() => {
     if (!levers.firstLayerTable) return engineForwardHeads(w, layout, engineEmbed(w, batch));
-    const { E, qkv0 } = fromTable(firstLayerTable(w), batch);
+    const { E, qkv0 } = fromTable(table ?? firstLayerTable(w), batch);
     return engineForwardHeads(w, layout, E, undefined, qkv0);
   });
 }

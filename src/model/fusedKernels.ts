@@ -60,6 +60,7 @@ const LAYER_NORM = "SedlabLayerNorm";
 const LAYER_NORM_GRAD = "SedlabLayerNormGrad";
 const TRANSPOSE = "SedlabTranspose";
 const SWAP_HALVES = "SedlabSwapHalves";
+const SPLIT_HALVES = "SedlabSplitHalves";
 const CONCAT_COLUMNS = "SedlabConcatColumns";
 const GATHER_ROWS = "SedlabGatherRows";
 const SCATTER_ADD_ROWS = "SedlabScatterAddRows";
@@ -152,6 +153,22 @@ register(SWAP_HALVES, ({ inputs, backend }) => {
   const out = be.makeOutput(x.shape, "float32");
   exportsFor(be).swapHalves(ptr(be, x), ptr(be, out), tf.util.sizeFromShape(x.shape));
   return out;
+});
+
+// [x0; x1] → x0 and (with `both`) x1: two contiguous copies (tfjs' wasm SplitV and Slice copy these rows
+// element by element, ~10× slower).
+register(SPLIT_HALVES, ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackend;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const [rows, cols] = x.shape;
+  const both = Boolean(attrs?.both);
+  const halves = (both ? [0, 1] : [0]).map(() => be.makeOutput([rows / 2, cols], "float32"));
+  const n = (rows / 2) * cols;
+  const e = exportsFor(be);
+  halves.forEach((h, i) => {
+    e.copyColumns(ptr(be, x) + 4 * n * i, ptr(be, h), 1, n, n, 0);
+  });
+  return both ? halves : halves[0];
 });
 
 register(CONCAT_COLUMNS, ({ inputs, backend }) => {
@@ -273,6 +290,20 @@ export function fusedTranspose(x: tf.Tensor2D, ones: boolean): tf.Tensor2D {
 export function fusedSwapHalves(x: tf.Tensor2D): tf.Tensor2D {
   if (x.shape[0] % 2 !== 0) throw new Error(`swapHalves: expected an even number of rows, got ${x.shape[0]}`);
   return run(SWAP_HALVES, { x })[0] as tf.Tensor2D;
+}
+
+/** [x0; x1] → [x0, x1] (an even number of rows). */
+export function fusedSplitHalves(x: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  if (x.shape[0] % 2 !== 0)
+    throw new Error(`splitHalves: expected an even number of rows, got ${x.shape[0]}`);
+  const [a, b] = run(SPLIT_HALVES, { x }, { both: true });
+  return [a as tf.Tensor2D, b as tf.Tensor2D];
+}
+
+/** The first half of x's rows (an even number of rows). */
+export function fusedFirstHalf(x: tf.Tensor2D): tf.Tensor2D {
+  if (x.shape[0] % 2 !== 0) throw new Error(`firstHalf: expected an even number of rows, got ${x.shape[0]}`);
+  return run(SPLIT_HALVES, { x }, { both: false })[0] as tf.Tensor2D;
 }
 
 /**

@@ -3,10 +3,13 @@ import * as tf from "@tensorflow/tfjs";
 import type { Dataset } from "../data/tasks";
 import {
   disposeEngineBatch,
+  disposeEvalTable,
   disposeWeights,
   type EngineBatch,
   type EngineWeights,
+  type EvalTable,
   engineBatch,
+  engineEvalTable,
   engineLogitsHeads,
   engineWeights,
 } from "../model/engine";
@@ -34,26 +37,35 @@ function makeEvalSet(a: Int32Array, b: Int32Array, ys: Int32Array[], p: number):
   return { chunks, n: a.length };
 }
 
-/** Accuracy and mean cross-entropy of each head on a split. */
-function evaluate(w: EngineWeights, layout: Layout, set: EvalSet): { acc: number; loss: number }[] {
+/**
+ * Accuracy of each head on a split and, with `withLoss`, its mean cross-entropy (the metrics use the train
+ * split's loss only, so the test split skips it). `table`: the weights' first-layer table, shared by all chunks.
+ */
+function evaluate(
+  w: EngineWeights,
+  layout: Layout,
+  set: EvalSet,
+  withLoss: boolean,
+  table: EvalTable | undefined,
+): { acc: number; loss: number }[] {
   const nH = layout.heads.length;
   const correct = new Array<number>(nH).fill(0);
-  const lossSum = new Array<number>(nH).fill(0);
+  const lossSum = new Array<number>(nH).fill(withLoss ? 0 : Number.NaN);
   for (const { bt, ys } of set.chunks) {
     // Tensors out of the tidy, read after it (tidy would walk a returned typed array element by element).
     const out = tf.tidy(() =>
-      engineLogitsHeads(w, layout, bt).map((logits, h) => ({
+      engineLogitsHeads(w, layout, bt, table).map((logits, h) => ({
         pred: tf.argMax(logits, 1),
-        nll: tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHots[h]))),
+        nll: withLoss ? tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), bt.yOneHots[h]))) : undefined,
       })),
     );
     out.forEach(({ pred, nll }, h) => {
       const p = pred.dataSync();
       const y = ys[h];
       for (let i = 0; i < y.length; i++) if (p[i] === y[i]) correct[h]++;
-      lossSum[h] += nll.dataSync()[0];
+      if (nll) lossSum[h] += nll.dataSync()[0];
     });
-    tf.dispose(out.flatMap((o) => [o.pred, o.nll]));
+    tf.dispose(out.flatMap((o) => (o.nll ? [o.pred, o.nll] : [o.pred])));
   }
   return correct.map((c, h) => ({ acc: c / set.n, loss: lossSum[h] / set.n }));
 }
@@ -80,9 +92,10 @@ export function makeEvaluator(
   return {
     metricsAt(step, theta) {
       const w = engineWeights(layout, theta);
+      const table = engineEvalTable(w);
       try {
-        const tr = evaluate(w, layout, trainSet);
-        const te = evaluate(w, layout, testSet);
+        const tr = evaluate(w, layout, trainSet, true, table);
+        const te = evaluate(w, layout, testSet, false, table); // its loss is not a metric
         if (!multi) return { step, loss: tr[0].loss, trainAcc: tr[0].acc, testAcc: te[0].acc };
         return {
           step,
@@ -94,6 +107,7 @@ export function makeEvaluator(
           ),
         };
       } finally {
+        disposeEvalTable(table);
         disposeWeights(w);
       }
     },
