@@ -214,8 +214,8 @@ export class RowWindow {
   }
 
   /**
-   * Row and column `slot` of the Gram matrix after that slot changed: dot(row, other) for every filled slot, 0
-   * for empty ones — linalg.gramUpdate bitwise, so entries equal a fresh gram().
+   * Row and column `slot` of the Gram matrix after that slot changed: dot(row, other) for every filled slot
+   * (linalg.dot bitwise, which is symmetric), 0 for empty ones — so the entries equal a fresh gram().
    */
   private refreshGram(slot: number): void {
     const c = this.capacity;

@@ -206,24 +206,6 @@ export function gram(rows: readonly Vec[]): Float64Array {
 }
 
 /**
- * Refresh row and column `slot` of the n×n Gram matrix G (n = slots.length) in place after slots[slot]
- * changed — one dot product per filled slot instead of recomputing all n² entries. Empty (undefined) slots
- * get 0. Entries equal a fresh gram() bitwise, since dot() is symmetric and deterministic.
- */
-export function gramUpdate(G: Float64Array, slots: readonly (Vec | undefined)[], slot: number): Float64Array {
-  const n = slots.length;
-  if (G.length !== n * n) throw new RangeError(`gramUpdate: G has length ${G.length}, expected ${n * n}`);
-  const row = slots[slot];
-  for (let t = 0; t < n; t++) {
-    const other = slots[t];
-    const d = row !== undefined && other !== undefined ? dot(row, other) : 0;
-    G[slot * n + t] = d;
-    G[t * n + slot] = d;
-  }
-  return G;
-}
-
-/**
  * Orthonormal basis (float64) of span(vectors) by modified Gram–Schmidt applied twice ("twice is enough").
  * A vector whose residual after projection is ≤ relTol of its own norm counts as dependent and is dropped,
  * so the result may be shorter than the input. relTol defaults to 1e-6, the float32 noise level.
