@@ -24,7 +24,7 @@ import {
   sbatchScript,
   slurmCommand,
 } from "../src/runs/slurm";
-import { inCI } from "./helpers";
+import { inCI, samePathEnv } from "./helpers";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");
@@ -571,10 +571,14 @@ function comparable(dir: string, ids: string[]): Map<string, unknown> {
   );
 }
 
-function sweepLocally(spec: string, dataDir: string): Promise<{ code: number | null; out: string }> {
+function sweepLocally(
+  spec: string,
+  dataDir: string,
+  pin: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [bin, "sweep", spec, "--jobs", "2"], {
     cwd: repoRoot,
-    env: { ...process.env, SEDLAB_DATA: dataDir, SEDLAB_CHECKPOINTS: path.join(dataDir, "ck") },
+    env: { ...process.env, ...pin, SEDLAB_DATA: dataDir, SEDLAB_CHECKPOINTS: path.join(dataDir, "ck") },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -627,6 +631,10 @@ describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
         return;
       }
       if (failed !== undefined) throw failed;
+      // The array's tasks and the local sweep are separate processes compared bit for bit: they take this one's
+      // compute path rather than each timing BLAS at start-up (which can flip under load). sbatch passes it on.
+      const pin = await samePathEnv();
+      cluster.env = { ...cluster.env, ...pin };
       const spec = writeSpec(dir);
       const results = path.join(dir, "results");
       const records = path.join(results, "runs");
@@ -669,7 +677,7 @@ describe("on a one-node Slurm cluster (slurm-wlm + munge on localhost)", () => {
       assert.match(rep.out, /slurm-e2e: 2 of 2 runs done, 0 missing, 0 invalid/);
 
       const local = path.join(dir, "local");
-      const sw = await sweepLocally(spec, local);
+      const sw = await sweepLocally(spec, local, pin);
       assert.equal(sw.code, 0, sw.out);
       const onSlurm = comparable(records, ids);
       const atHome = comparable(path.join(local, "runs"), ids);

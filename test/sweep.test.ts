@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { makeConfig } from "../src/config/config";
 import { gridRuns, loadGrid, loadSpec } from "../src/grids/load";
@@ -17,10 +17,12 @@ import {
   validateSpec,
 } from "../src/grids/spec";
 import { loadRecord, runId } from "../src/records/records";
+import { activeBlas } from "../src/runs/blas";
 import { checkpointPath } from "../src/runs/checkpointFile";
 import { runSweep } from "../src/runs/sweep/pool";
 import { doneLine, statusLine, sweepEta } from "../src/runs/sweep/status";
 import { trainRun } from "../src/runs/trainRun";
+import { samePathEnv } from "./helpers";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(repoRoot, "bin", "sedlab.mjs");
@@ -322,10 +324,11 @@ interface Sweep {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
 }
 
-function startSweep(env: Env, ...args: string[]): Sweep {
+/** `pin`: extra environment, e.g. samePathEnv() so that separate sweeps share one compute path. */
+function startSweep(env: Env, pin: Record<string, string>, ...args: string[]): Sweep {
   const child = spawn(process.execPath, [bin, "sweep", env.spec, "--jobs", "2", ...args], {
     cwd: repoRoot,
-    env: { ...process.env, SEDLAB_DATA: path.join(env.dir, "data"), SEDLAB_CHECKPOINTS: env.ck },
+    env: { ...process.env, ...pin, SEDLAB_DATA: path.join(env.dir, "data"), SEDLAB_CHECKPOINTS: env.ck },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, so a test can kill the sweep and its workers together
   });
@@ -342,8 +345,8 @@ function startSweep(env: Env, ...args: string[]): Sweep {
   return { pid: child.pid as number, done };
 }
 
-async function sweepOk(env: Env, ...args: string[]): Promise<string> {
-  const r = await startSweep(env, ...args).done;
+async function sweepOk(env: Env, pin: Record<string, string>, ...args: string[]): Promise<string> {
+  const r = await startSweep(env, pin, ...args).done;
   assert.equal(r.code, 0, r.out);
   return r.out;
 }
@@ -373,21 +376,42 @@ async function midway(env: Env, sweep: Sweep): Promise<void> {
   }
 }
 
+/** The compute path each record names: its BLAS (absent on wasm's matmul) and its segments' backends. */
+const pathsOf = (env: Env) =>
+  files(env.runs, ".json").map((f) => {
+    const r = loadRecord(path.join(env.runs, f));
+    return JSON.stringify({ blas: r.blas ?? null, segments: r.segments?.map((s) => s.backend) });
+  });
+
 describe("sweep end to end", () => {
   let reference: Map<string, unknown> | undefined;
   const ids = expandRuns(validateSpec(E2E_SPEC)).map((r) => `${r.id}.json`);
+  // The sweeps compared with `reference` are separate processes: each would time BLAS against wasm at start-up,
+  // which can flip under load. They take this process's decision instead (one sweep's own is tested below).
+  let pin: Record<string, string> = {};
+  before(async () => {
+    pin = await samePathEnv();
+  });
 
   it("a 2-job sweep of 4 runs trains them all; a rerun does nothing", async () => {
     const env = freshEnv();
-    const out = await sweepOk(env);
+    const out = await sweepOk(env, pin);
     assert.match(out, /4 of 4 runs done \(4 trained, 0 skipped\)/);
     reference = records(env);
     assert.deepEqual([...reference.keys()], [...ids].sort());
+    const blas = activeBlas();
+    for (const f of ids) {
+      assert.equal(
+        loadRecord(path.join(env.runs, f)).blas,
+        blas ?? undefined,
+        `${f} took this process's path`,
+      );
+    }
     assert.deepEqual(files(env.ck, ".ckpt"), [], "finished runs leave no checkpoints");
 
     const mtimes = files(env.runs, ".json").map((f) => fs.statSync(path.join(env.runs, f)).mtimeMs);
     const t0 = performance.now();
-    const again = await sweepOk(env);
+    const again = await sweepOk(env, pin);
     assert.match(again, /4 of 4 runs done \(0 trained, 4 skipped\)/);
     assert.ok(performance.now() - t0 < 20_000, "a rerun only checks the records");
     assert.deepEqual(
@@ -398,7 +422,7 @@ describe("sweep end to end", () => {
     assert.deepEqual(files(env.runs, ""), files(env.runs, ".json"), "no stray files next to the records");
 
     // Shards of the same spec split the work: shard 1/2 has runs 1 and 3, both done.
-    const sh = await sweepOk(env, "--shard", "1/2", "--dry-run");
+    const sh = await sweepOk(env, pin, "--shard", "1/2", "--dry-run");
     assert.match(sh, /shard 1\/2: 2 of 4 runs/);
     assert.deepEqual(
       [...sh.matchAll(/^ {2}done +(\S+)$/gm)].map((m) => `${m[1]}.json`),
@@ -409,12 +433,12 @@ describe("sweep end to end", () => {
     // A truncated record is listed as invalid with its reason, then moved aside and retrained, never silently.
     const victim = path.join(env.runs, ids[0]);
     fs.writeFileSync(victim, fs.readFileSync(victim, "utf8").slice(0, 100));
-    const dry = await sweepOk(env, "--dry-run");
+    const dry = await sweepOk(env, pin, "--dry-run");
     assert.match(
       dry,
       new RegExp(`^ {2}invalid +${ids[0].replace(".json", "")}\\n +.*is corrupt \\(not valid JSON`, "m"),
     );
-    const repaired = await sweepOk(env);
+    const repaired = await sweepOk(env, pin);
     assert.match(repaired, /4 of 4 runs done \(1 trained, 3 skipped\)/);
     assert.match(repaired, /moved the invalid record .* aside to .*\.invalid-/);
     assert.equal(files(env.runs, "").filter((f) => f.startsWith(`${ids[0]}.invalid-`)).length, 1);
@@ -425,7 +449,7 @@ describe("sweep end to end", () => {
     it(`a sweep killed with ${how} midway resumes on rerun to the same records`, async () => {
       assert.ok(reference, "needs the uninterrupted sweep's records");
       const env = freshEnv();
-      const sweep = startSweep(env);
+      const sweep = startSweep(env, pin);
       await midway(env, sweep);
       // SIGINT goes to the sweep alone (it must stop its workers); SIGKILL to the whole process group.
       if (how === "SIGINT") process.kill(sweep.pid, "SIGINT");
@@ -441,7 +465,7 @@ describe("sweep end to end", () => {
       assert.ok(partial.size >= 1 && partial.size < 4, `some but not all runs done (${partial.size})`);
       assert.ok(files(env.ck, ".ckpt").length >= 1, "interrupted runs left checkpoints");
 
-      const out = await sweepOk(env);
+      const out = await sweepOk(env, pin);
       assert.match(out, /resume \S+ \(resuming from step \d+\)/);
       assert.match(
         out,
@@ -457,11 +481,14 @@ describe("sweep end to end", () => {
     const bad = ids[2].replace(".json", "");
     fs.mkdirSync(env.ck, { recursive: true });
     fs.writeFileSync(path.join(env.ck, `${bad}.ckpt`), "not a checkpoint");
-    const r = await startSweep(env).done;
+    // Not pinned: the sweep times BLAS against wasm itself, once, and hands its decision to every worker.
+    const r = await startSweep(env, {}).done;
     assert.equal(r.code, 1, r.out);
     assert.match(r.out, new RegExp(`FAILED ${bad}: checkpoint .* is unreadable`));
     assert.match(r.out, /3 of 4 runs done \(3 trained, 0 skipped, 1 failed\)/);
     assert.deepEqual([...records(env).keys()], ids.filter((f) => f !== `${bad}.json`).sort());
+    const paths = pathsOf(env);
+    assert.equal(new Set(paths).size, 1, `one sweep, one compute path:\n${paths.join("\n")}`);
   });
 });
 

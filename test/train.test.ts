@@ -15,7 +15,7 @@ import { type TrainRunOptions, trainRun } from "../src/runs/trainRun";
 import { TrainingError } from "../src/train/checkpoint";
 import type { TrainObserver } from "../src/train/observer";
 import { TrainingInterrupted } from "../src/train/train";
-import { comparable } from "./helpers";
+import { comparable, samePathEnv } from "./helpers";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sedlab-train-"));
@@ -386,10 +386,12 @@ describe("CLI interruption", { timeout: 120_000 }, () => {
     const ckA = freshDir("cliCkA");
     const ckB = freshDir("cliCkB");
     const data = freshDir("cliData");
-    // The uninterrupted reference runs alongside.
-    const reference = cli(args(outA), { SEDLAB_CHECKPOINTS: ckA, SEDLAB_DATA: data });
+    // The uninterrupted reference runs alongside. All three processes take this one's compute path, so that their
+    // records can be compared bit for bit (each would otherwise time BLAS at start-up, which can flip under load).
+    const pin = await samePathEnv();
+    const reference = cli(args(outA), { ...pin, SEDLAB_CHECKPOINTS: ckA, SEDLAB_DATA: data });
 
-    const victim = cli(args(outB), { SEDLAB_CHECKPOINTS: ckB, SEDLAB_DATA: data });
+    const victim = cli(args(outB), { ...pin, SEDLAB_CHECKPOINTS: ckB, SEDLAB_DATA: data });
     let exited = false;
     victim.done.then(
       () => {
@@ -411,7 +413,7 @@ describe("CLI interruption", { timeout: 120_000 }, () => {
       `checkpoint step ${resumedFrom}`,
     );
 
-    const rerun = await cli(args(outB), { SEDLAB_CHECKPOINTS: ckB, SEDLAB_DATA: data }).done;
+    const rerun = await cli(args(outB), { ...pin, SEDLAB_CHECKPOINTS: ckB, SEDLAB_DATA: data }).done;
     assert.equal(rerun.code, 0, rerun.stderr);
     const ref = await reference.done;
     assert.equal(ref.code, 0, ref.stderr);
