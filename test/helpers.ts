@@ -2,8 +2,7 @@
 import { AssertionError } from "node:assert";
 import { groupRange, type Layout } from "../src/model/params";
 import type { RunRecord } from "../src/records/schema";
-import { initBackend } from "../src/runs/backend";
-import { blasDecision } from "../src/runs/blas";
+import { computePathEnv } from "../src/runs/backend";
 import type { GradHookContext } from "../src/train/optim";
 import { norm } from "../src/util/linalg";
 
@@ -28,17 +27,12 @@ export function comparable(r: RunRecord, ...also: (keyof RunRecord)[]): Record<s
 }
 
 /**
- * Environment for a child `sedlab` that makes it take this process's compute path (BLAS or wasm's matmul) instead
- * of timing both at start-up. Tests that compare the records of separate processes need one path: on a loaded
- * 2-core machine the start-up timing can flip, and the records then differ in float rounding (saying so in `blas`
- * and `segments`). Empty when SEDLAB_BLAS is already set (children inherit it) or no decision applies (not on wasm).
+ * Environment for a child `sedlab` that takes this process's compute path (computePathEnv, as a sweep gives its
+ * workers). Tests that compare the records of separate processes bit for bit need one path: the start-up timing
+ * can flip on a loaded 2-core machine, and the records then differ in float rounding (saying so in `blas` and
+ * `segments`).
  */
-export async function samePathEnv(): Promise<Record<string, string>> {
-  await initBackend(); // also this process's own path, for tests that compare the children's records with it
-  if (process.env.SEDLAB_BLAS !== undefined) return {};
-  const decided = blasDecision();
-  return decided === undefined ? {} : { SEDLAB_BLAS: decided };
-}
+export const samePathEnv = computePathEnv;
 
 /** Max |x − y| relative to the reference's largest magnitude. */
 export function maxRelErr(x: ArrayLike<number>, y: ArrayLike<number>): number {

@@ -17,6 +17,8 @@ import {
   validateSpec,
 } from "../src/grids/spec";
 import { loadRecord, runId } from "../src/records/records";
+import { computePathOf } from "../src/records/schema";
+import { initBackend } from "../src/runs/backend";
 import { activeBlas } from "../src/runs/blas";
 import { checkpointPath } from "../src/runs/checkpointFile";
 import { runSweep } from "../src/runs/sweep/pool";
@@ -376,11 +378,11 @@ async function midway(env: Env, sweep: Sweep): Promise<void> {
   }
 }
 
-/** The compute path each record names: its BLAS (absent on wasm's matmul) and its segments' backends. */
+/** The compute paths each record names: its own (backend + BLAS), then each segment's. */
 const pathsOf = (env: Env) =>
   files(env.runs, ".json").map((f) => {
     const r = loadRecord(path.join(env.runs, f));
-    return JSON.stringify({ blas: r.blas ?? null, segments: r.segments?.map((s) => s.backend) });
+    return [computePathOf(r.backend, r.blas), ...(r.segments ?? []).map((s) => s.backend)].join(" | ");
   });
 
 describe("sweep end to end", () => {
@@ -390,6 +392,7 @@ describe("sweep end to end", () => {
   // which can flip under load. They take this process's decision instead (one sweep's own is tested below).
   let pin: Record<string, string> = {};
   before(async () => {
+    await initBackend(); // this process's path, which the records are checked against
     pin = await samePathEnv();
   });
 

@@ -2,7 +2,7 @@
 // libtensorflow at install time, which our CI cannot), else wasm, else the pure-JS cpu backend.
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
-import { enableBlas } from "./blas";
+import { blasDecision, enableBlas } from "./blas";
 
 export type BackendChoice = "tfjs-node-gpu" | "tfjs-node" | "wasm" | "cpu";
 export const BACKEND_CHOICES: readonly BackendChoice[] = ["tfjs-node-gpu", "tfjs-node", "wasm", "cpu"];
@@ -94,6 +94,19 @@ function describe(choice: BackendChoice): string {
     default:
       return `${choice} (native TensorFlow)`;
   }
+}
+
+/**
+ * The environment that makes another sedlab process take this one's compute path instead of timing BLAS against
+ * wasm again at start-up (which can flip on a loaded machine): `SEDLAB_BLAS` set to this process's decision. Empty
+ * when SEDLAB_BLAS is already set (a child inherits it; the backend is then not started for this) or no decision
+ * applies (not on wasm).
+ */
+export async function computePathEnv(): Promise<Record<string, string>> {
+  if (process.env.SEDLAB_BLAS !== undefined) return {};
+  await initBackend();
+  const decided = blasDecision();
+  return decided === undefined ? {} : { SEDLAB_BLAS: decided };
 }
 
 export function currentBackend(): BackendInfo {

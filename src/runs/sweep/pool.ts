@@ -9,8 +9,7 @@ import type { SweepRun } from "../../grids/spec";
 import { findRecord } from "../../records/records";
 import { NODE_FLAGS } from "../../util/nodeFlags";
 import { checkpointsDir, repoRoot, runsDir } from "../../util/paths";
-import { initBackend } from "../backend";
-import { blasDecision } from "../blas";
+import { computePathEnv } from "../backend";
 import { checkpointPath, loadCheckpoint, removeCheckpoint } from "../checkpointFile";
 import { doneLine, statusLine } from "./status";
 import type { FromWorker, RunProgress, ToWorker } from "./worker";
@@ -55,10 +54,7 @@ export async function runSweep(runs: readonly SweepRun[], opts: SweepOptions = {
   if (pending.length > 0) {
     const jobs = Math.max(1, Math.min(opts.jobs ?? availableParallelism(), pending.length));
     // The BLAS path is decided once, here, and handed to every worker: one sweep, one compute path.
-    if (process.env.SEDLAB_BLAS === undefined && (await initBackend()).name === "wasm") {
-      const decided = blasDecision();
-      if (decided !== undefined) process.env.SEDLAB_BLAS = decided;
-    }
+    Object.assign(process.env, await computePathEnv());
     const pool = new Pool(pending, result, { ...opts, jobs, recordDir, t0 });
     await pool.run(opts.signal);
     result.notStarted = pending.map((r) => r.id);
