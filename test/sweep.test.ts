@@ -20,7 +20,7 @@ import { loadRecord, runId } from "../src/records/records";
 import { computePathOf } from "../src/records/schema";
 import { initBackend } from "../src/runs/backend";
 import { activeBlas } from "../src/runs/blas";
-import { checkpointPath } from "../src/runs/checkpointFile";
+import { checkpointPath, loadCheckpoint } from "../src/runs/checkpointFile";
 import { runSweep } from "../src/runs/sweep/pool";
 import { doneLine, statusLine, sweepEta } from "../src/runs/sweep/status";
 import { trainRun } from "../src/runs/trainRun";
@@ -366,13 +366,33 @@ function records(env: Env): Map<string, unknown> {
   return m;
 }
 
-/** Resolves once a record and a checkpoint both exist: some runs done, some in flight. */
+/**
+ * Resolves once some run is done and another, without a record, has checkpointed no further than half way, so an
+ * interruption now leaves it in flight. (Both workers start together and finish their first runs within
+ * milliseconds: the checkpoint beside the first record is often the second run's last, and on a loaded machine
+ * that run finished before the stop reached it, leaving nothing in flight.)
+ */
 async function midway(env: Env, sweep: Sweep): Promise<void> {
   let exited = false;
   void sweep.done.then(() => {
     exited = true;
   });
-  while (files(env.runs, ".json").length === 0 || files(env.ck, ".ckpt").length === 0) {
+  const halfWay = E2E_SPEC.base.maxSteps / 2;
+  const earlyInFlight = () => {
+    const done = new Set(files(env.runs, ".json").map((f) => f.replace(/\.json$/, "")));
+    if (done.size === 0) return false;
+    return files(env.ck, ".ckpt").some((f) => {
+      const id = f.replace(/\.ckpt$/, "");
+      if (done.has(id)) return false;
+      try {
+        const step = loadCheckpoint(path.join(env.ck, f))?.header.step;
+        return typeof step === "number" && step <= halfWay;
+      } catch {
+        return false; // removed between the listing and the read: that run just finished
+      }
+    });
+  };
+  while (!earlyInFlight()) {
     if (exited) assert.fail(`sweep ended before it could be interrupted:\n${(await sweep.done).out}`);
     await new Promise((r) => setTimeout(r, 20));
   }
