@@ -307,6 +307,8 @@ const E2E_SPEC = {
   base: { maxSteps: 200, saveEvery: 25, stopAfterEvals: 1000 },
 };
 
+const E2E_IDS = expandRuns(validateSpec(E2E_SPEC)).map((r) => r.id);
+
 interface Env {
   dir: string;
   runs: string;
@@ -379,16 +381,15 @@ async function midway(env: Env, sweep: Sweep): Promise<void> {
   });
   const halfWay = E2E_SPEC.base.maxSteps / 2;
   const earlyInFlight = () => {
-    const done = new Set(files(env.runs, ".json").map((f) => f.replace(/\.json$/, "")));
-    if (done.size === 0) return false;
-    return files(env.ck, ".ckpt").some((f) => {
-      const id = f.replace(/\.ckpt$/, "");
-      if (done.has(id)) return false;
+    const done = files(env.runs, ".json");
+    if (done.length === 0) return false;
+    return E2E_IDS.some((id) => {
+      if (done.includes(`${id}.json`)) return false;
       try {
-        const step = loadCheckpoint(path.join(env.ck, f))?.header.step;
+        const step = loadCheckpoint(checkpointPath(env.ck, id))?.header.step;
         return typeof step === "number" && step <= halfWay;
       } catch {
-        return false; // removed between the listing and the read: that run just finished
+        return false; // removed between its existence check and the read: that run just finished
       }
     });
   };
@@ -407,7 +408,7 @@ const pathsOf = (env: Env) =>
 
 describe("sweep end to end", () => {
   let reference: Map<string, unknown> | undefined;
-  const ids = expandRuns(validateSpec(E2E_SPEC)).map((r) => `${r.id}.json`);
+  const ids = E2E_IDS.map((id) => `${id}.json`);
   // The sweeps compared with `reference` are separate processes: each would time BLAS against wasm at start-up,
   // which can flip under load. They take this process's decision instead (one sweep's own is tested below).
   let pin: Record<string, string> = {};
